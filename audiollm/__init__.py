@@ -1,0 +1,1 @@
+"""audiollm: speech-text large language models (MERaLiON-AudioLLM compatible)."""

@@ -1,0 +1,1 @@
+"""audiollm.data"""

@@ -1,0 +1,17 @@
+"""Where audiollm keeps files it builds at run time (assembled models, converted weights).
+
+The cache root is `$AUDIOLLM_CACHE` if set, else `~/.cache/audiollm`. Nothing is created at import.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir(*parts: str) -> Path:
+    """Return (and create) a folder under the cache root, e.g. cache_dir("whisper-base")."""
+    root = Path(os.environ.get("AUDIOLLM_CACHE", Path.home() / ".cache" / "audiollm"))
+    path = root.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
