@@ -1,0 +1,156 @@
+"""`audiollm eval`: score a model on test sets, or compare finished reports.
+
+    audiollm eval --model default --data corpus/ --out runs/default
+    audiollm eval --model cascade:whisper-base+gemma3-270m --data corpus/test_seen.jsonl --out runs/cascade
+    audiollm eval --model http://localhost:8000 --data corpus/ --out runs/served --judge-url http://judge:8001
+    audiollm eval --compare runs/default runs/cascade --out runs/compare
+
+Argument parsing only: the work is in `audiollm.evaluate.pipeline`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from audiollm.errors import AudioLLMError, ConfigError, ModelNotFoundError
+
+TASK_CHOICES = ("asr", "st", "sqa", "sds", "si", "para")
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the `eval` subcommand to an argparse subparsers object."""
+    parser = subparsers.add_parser("eval", help="score a model on the six tasks (AudioBench-style metrics)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    what = parser.add_argument_group("what to evaluate")
+    what.add_argument("--model", help="model name or folder, cascade:<whisper>+<llm>, or http://host:port")
+    what.add_argument("--data", nargs="+", metavar="PATH",
+                      help="manifest .jsonl, corpus folder (its test*.jsonl) or local HF dataset folder")
+    what.add_argument("--out", help="output folder (resumable: a rerun skips finished examples)")
+    what.add_argument("--task", choices=TASK_CHOICES, help="task of HF dataset folders without a task column")
+    what.add_argument("--limit", type=int, help="only the first N examples of each test set")
+    what.add_argument("--compare", nargs="+", metavar="DIR", help="render these report folders as one table")
+    what.add_argument("--labels", nargs="+", help="column names for --compare (default: model names)")
+    decoding = parser.add_argument_group("inference")
+    decoding.add_argument("--batch-size", type=int, default=8)
+    decoding.add_argument("--max-new-tokens", type=int, default=256)
+    decoding.add_argument("--temperature", type=float, default=0.0)
+    decoding.add_argument("--long-audio", choices=("pass", "audiobench"), default="pass",
+                          help="pass whole clips (default) or AudioBench's 30 s cutting")
+    decoding.add_argument("--device", default="cpu")
+    decoding.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: the model's)")
+    decoding.add_argument("--cascade-asr", choices=("auto", "faster-whisper", "hf"), default="auto",
+                          help="Whisper backend of a cascade model")
+    scoring = parser.add_argument_group("scoring")
+    scoring.add_argument("--judge-url", help="OpenAI-compatible server for the LLM judge (omit: lexical only)")
+    scoring.add_argument("--judge-model", help="judge model id (default: the server's first)")
+    scoring.add_argument("--judge-api-key", default=os.environ.get("AUDIOLLM_JUDGE_API_KEY"),
+                         help="bearer token for the judge (default: $AUDIOLLM_JUDGE_API_KEY)")
+    scoring.add_argument("--judge-workers", type=int, default=4)
+    scoring.add_argument("--bleu-tokenize", default="auto",
+                         choices=("auto", "flores101", "13a", "zh", "char", "intl", "none"),
+                         help="sacrebleu tokeniser (auto: flores101 if cached, else 13a / zh / char)")
+    longform = parser.add_argument_group("long audio")
+    longform.add_argument("--longform", action="store_true",
+                          help="also build and score a long-form set (20 s to 10 min) from the data")
+    longform.add_argument("--longform-durations", default="20,28,35,60,120,300,600",
+                          help="comma-separated target durations in seconds")
+    longform.add_argument("--longform-per-duration", type=int, default=2)
+    output = parser.add_argument_group("output")
+    output.add_argument("--overwrite", action="store_true", help="discard earlier answers in --out")
+    output.add_argument("--no-plots", action="store_true")
+    output.add_argument("--no-progress", action="store_true")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def resolve_responder(name: str, device: str = "cpu", dtype: str | None = None, cascade_asr: str = "auto",
+                      batch_size: int = 8):
+    """A Responder for a --model value: HTTP server, cascade, or `audiollm.api.load`."""
+    if name.startswith(("http://", "https://")):
+        from audiollm.evaluate.http_client import HttpResponder
+
+        return HttpResponder(name, api_key=os.environ.get("AUDIOLLM_API_KEY"))
+    if name.startswith("cascade:"):
+        from audiollm.cascade import load_cascade
+
+        return load_cascade(name, device=device, dtype=_torch_dtype(dtype), asr_backend=cascade_asr,
+                            batch_size=batch_size)
+    try:
+        from audiollm.api import load
+    except ImportError:
+        raise ModelNotFoundError("audiollm.api is not available in this install; use a cascade:... "
+                                 "or http://... model") from None
+    return load(name, device=device, dtype=dtype)
+
+
+def _torch_dtype(name: str | None):
+    if name is None:
+        return None
+    import torch
+
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ConfigError(f"unknown dtype {name!r}; use float32, bfloat16 or float16")
+    return dtype
+
+
+def _durations(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--longform-durations must be comma-separated seconds, not {text!r}") from None
+    if not values or min(values) <= 0:
+        raise ConfigError("--longform-durations needs positive seconds")
+    return values
+
+
+def _evaluate(args) -> int:
+    """The scoring run behind `audiollm eval --model ...`."""
+    from pathlib import Path
+
+    from audiollm.evaluate.data import load_eval_set
+    from audiollm.evaluate.pipeline import evaluate
+    from audiollm.evaluate.runner import Decoding
+
+    if not (args.model and args.data and args.out):
+        raise ConfigError("eval needs --model, --data and --out (or --compare DIR...)")
+    decoding = Decoding(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                        long_audio=args.long_audio)
+    sets = [s for path in args.data for s in load_eval_set(path, args.task)]
+    if args.longform:
+        from audiollm.evaluate.longform import build_longform
+
+        manifest = build_longform(sets, Path(args.out) / "longform", _durations(args.longform_durations),
+                                  args.longform_per_duration)
+        sets += load_eval_set(manifest)
+    judge = None
+    if args.judge_url:
+        from audiollm.evaluate.judge import JudgeClient
+
+        judge = JudgeClient(args.judge_url, args.judge_model, args.judge_api_key, workers=args.judge_workers)
+    responder = resolve_responder(args.model, args.device, args.dtype, args.cascade_asr, args.batch_size)
+    report = evaluate(responder, sets, args.out, decoding=decoding, batch_size=args.batch_size, judge=judge,
+                      bleu_tokenize=args.bleu_tokenize, limit=args.limit, overwrite=args.overwrite,
+                      progress=not args.no_progress, plots=not args.no_plots)
+    from audiollm.evaluate.report import headline_scores
+
+    for task, (metric, value) in headline_scores(report).items():
+        print(f"{task:5s} {metric:15s} {value:7.2f}")
+    print(f"report: {Path(args.out) / 'report.md'}")
+    return 0
+
+
+def run(args) -> int:
+    """Entry point of the subcommand; user errors become one line on stderr and exit code 2."""
+    try:
+        if args.compare:
+            from audiollm.evaluate.pipeline import compare
+
+            print(compare(args.compare, args.out, args.labels, plots=not args.no_plots))
+            return 0
+        return _evaluate(args)
+    except AudioLLMError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,198 @@
+"""AudioLLMConfig: the one typed description of an AudioLLM, and readers for MERaLiON v1/v2 configs.
+
+An AudioLLM is a Whisper encoder, `ln_speech`, an adaptor and a causal LM. The config holds the two
+sub-model configs as plain dicts (serialisable, so a saved folder is self-contained) plus the settings
+of the glue between them. Everything derivable (adaptor widths, tokens per window) is derived.
+
+Three on-disk flavours are read:
+  - `model_type: audiollm`  — folders written by this project (`save_pretrained`, `audiollm build`);
+  - `model_type: meralion`  — MERaLiON-AudioLLM v1 (Whisper-large-v2 + Gemma-2-9B, v1 adaptor);
+  - `model_type: meralion2` — MERaLiON-2 (Whisper-large-v3 + Gemma-2, gated adaptor, 30 s chunking).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import AutoConfig, PretrainedConfig, WhisperConfig
+
+from audiollm.errors import ConfigError
+
+SPEECH_PLACEHOLDER = "<SpeechHere>"
+
+# Prompt templates (user-turn content) of the reference models; `{instruction}` is filled in and the
+# placeholder marks where the audio goes (v1: audio first; v2: audio last, note the space before \n).
+PROMPT_TEMPLATE_V1 = f"Given the following audio context: {SPEECH_PLACEHOLDER}\n\nText instruction: {{instruction}}"
+PROMPT_TEMPLATE_V2 = (
+    f"Instruction: {{instruction}} \nFollow the text instruction based on the following audio: {SPEECH_PLACEHOLDER}"
+)
+
+ADAPTORS = ("meralion-v1", "meralion-v2")
+
+# Keys of released MERaLiON configs that carry no information of their own: HF bookkeeping, and the
+# copies of text-decoder fields that MERaLiONConfig mirrors at top level (we derive those).
+_IGNORED_RELEASE_KEYS = {
+    "architectures", "auto_map", "torch_dtype", "dtype", "transformers_version", "_name_or_path",
+    "model_type", "sliding_window", "hidden_size", "num_attention_heads", "num_hidden_layers",
+    "num_key_value_heads", "head_dim", "intermediate_size", "speech_mlp_use_projection",
+    "tie_word_embeddings", "output_attentions", "output_hidden_states", "return_dict", "use_cache",
+    "_attn_implementation_autoset", "pad_token_id", "bos_token_id", "eos_token_id", "vocab_size",
+}
+# Sub-config model types used by the v1 remote code; they are stock Whisper / Gemma-2 underneath.
+_SUB_MODEL_TYPES = {"meralion_speech_encoder": "whisper", "meralion_text_decoder": "gemma2"}
+
+
+@dataclass
+class AudioLLMConfig:
+    """Typed config of an AudioLLM.
+
+    speech_config: WhisperConfig fields (only the encoder side is used).
+    text_config: the causal LM's config fields, including its `model_type`.
+    adaptor: one of ADAPTORS.
+    speech_mlp_scale_factor: encoder frames stacked into one speech token (15 -> 100 tokens per 30 s).
+    speech_token_index: vocabulary id of the speech placeholder token.
+    prompt_template: user-turn template with `{instruction}` and one SPEECH_PLACEHOLDER.
+    window_seconds: audio is encoded in windows of this length (Whisper's 30 s).
+    max_windows: windows allowed per audio (None: unlimited); longer audio is an error, never dropped.
+    normalize_audio: zero-mean unit-variance waveform before the log-mel (MERaLiON's do_normalize).
+    flavour: "audiollm", "meralion" or "meralion2" — which on-disk layout `save_pretrained` writes.
+    """
+
+    speech_config: dict
+    text_config: dict
+    adaptor: str = "meralion-v1"
+    speech_mlp_scale_factor: int = 15
+    speech_token_index: int = -1
+    prompt_template: str = PROMPT_TEMPLATE_V2
+    window_seconds: float = 30.0
+    max_windows: int | None = 10
+    normalize_audio: bool = True
+    flavour: str = "audiollm"
+    adaptor_dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.adaptor not in ADAPTORS:
+            raise ConfigError(f"unknown adaptor {self.adaptor!r}; choose one of {ADAPTORS}")
+        if self.speech_mlp_scale_factor < 1:
+            raise ConfigError("speech_mlp_scale_factor must be a positive number of frames")
+        if self.max_windows is not None and self.max_windows < 1:
+            raise ConfigError("max_windows must be at least 1 (or None for no limit)")
+        if self.prompt_template.count(SPEECH_PLACEHOLDER) != 1 or "{instruction}" not in self.prompt_template:
+            raise ConfigError(
+                f"prompt_template needs exactly one {SPEECH_PLACEHOLDER} and one {{instruction}}: "
+                f"{self.prompt_template!r}"
+            )
+        if "model_type" not in self.text_config:
+            raise ConfigError("text_config needs a model_type (e.g. 'gemma2', 'llama')")
+        frames = self.encoder_frames_per_window
+        if frames % self.speech_mlp_scale_factor:
+            raise ConfigError(
+                f"{frames} encoder frames per window do not split into groups of {self.speech_mlp_scale_factor}"
+            )
+
+    # ---- derived values -------------------------------------------------------------------------
+    def whisper_config(self) -> WhisperConfig:
+        return WhisperConfig(**self.speech_config)
+
+    def decoder_config(self) -> PretrainedConfig:
+        fields = dict(self.text_config)
+        return AutoConfig.for_model(fields.pop("model_type"), **fields)
+
+    @property
+    def encoder_width(self) -> int:
+        return int(self.speech_config.get("d_model", 1280))
+
+    @property
+    def decoder_width(self) -> int:
+        return int(self.text_config["hidden_size"])
+
+    @property
+    def num_mel_bins(self) -> int:
+        return int(self.speech_config.get("num_mel_bins", 80))
+
+    @property
+    def encoder_frames_per_window(self) -> int:
+        """Encoder output frames for one full window (conv2 halves the 100 mel frames per second)."""
+        return int(self.speech_config.get("max_source_positions", 1500))
+
+    @property
+    def tokens_per_window(self) -> int:
+        """Speech tokens one full 30 s window becomes (100 for MERaLiON)."""
+        return self.encoder_frames_per_window // self.speech_mlp_scale_factor
+
+    # ---- (de)serialisation ----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"model_type": "audiollm", **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "AudioLLMConfig":
+        """Build from any supported config dict; unknown keys are errors."""
+        model_type = raw.get("model_type")
+        if model_type == "audiollm":
+            fields = {k: v for k, v in raw.items() if k != "model_type"}
+            unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
+            if unknown:
+                raise ConfigError(f"unknown AudioLLM config keys: {sorted(unknown)}")
+            return cls(**fields)
+        if model_type in ("meralion", "meralion2"):
+            return _from_meralion(raw)
+        raise ConfigError(
+            f"config model_type {model_type!r} is not an AudioLLM; expected 'audiollm', 'meralion' or 'meralion2'"
+        )
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> "AudioLLMConfig":
+        path = Path(folder) / "config.json"
+        if not path.is_file():
+            raise ConfigError(f"no config.json in {folder}")
+        return cls.from_dict(json.loads(path.read_text()))
+
+    def to_release_dict(self) -> dict:
+        """The MERaLiON-style config.json for flavour meralion/meralion2 (nested configs, mirrored fields)."""
+        text = self.text_config
+        mirrored = {k: text[k] for k in ("hidden_size", "num_attention_heads", "num_hidden_layers",
+                                         "num_key_value_heads", "head_dim", "intermediate_size",
+                                         "sliding_window") if k in text}
+        return {
+            "model_type": self.flavour,
+            "speech_config": {**self.speech_config, "model_type": "whisper"},
+            "text_config": dict(text),
+            "speech_mlp_scale_factor": self.speech_mlp_scale_factor,
+            "speech_token_index": self.speech_token_index,
+            "speech_mlp_use_projection": self.adaptor == "meralion-v2",
+            **mirrored,
+        }
+
+
+def _clean_sub_config(raw: dict, default_type: str) -> dict:
+    """A released sub-config as a dict for AutoConfig.for_model, with the custom model_type mapped."""
+    sub = {k: v for k, v in raw.items() if k not in ("architectures", "_name_or_path", "transformers_version")}
+    sub["model_type"] = _SUB_MODEL_TYPES.get(sub.get("model_type", default_type), sub.get("model_type", default_type))
+    return sub
+
+
+def _from_meralion(raw: dict) -> AudioLLMConfig:
+    """Read a released MERaLiON v1 (`meralion`) or v2 (`meralion2`) config.json."""
+    known = _IGNORED_RELEASE_KEYS | {"speech_config", "text_config", "speech_mlp_scale_factor", "speech_token_index"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"unknown keys in MERaLiON config: {sorted(unknown)}")
+    v2 = raw["model_type"] == "meralion2"
+    speech = _clean_sub_config(raw.get("speech_config", {}), "whisper")
+    speech.pop("model_type")
+    text = _clean_sub_config(raw.get("text_config", {}), "gemma2")
+    gated = raw.get("speech_mlp_use_projection", True) if v2 else False
+    return AudioLLMConfig(
+        speech_config=speech,
+        text_config=text,
+        adaptor="meralion-v2" if gated else "meralion-v1",
+        speech_mlp_scale_factor=int(raw.get("speech_mlp_scale_factor", 15)),
+        speech_token_index=int(raw.get("speech_token_index", 255999)),
+        prompt_template=PROMPT_TEMPLATE_V2 if v2 else PROMPT_TEMPLATE_V1,
+        # v2 chunks up to 300 s; v1 was trained on 30 s clips and its vLLM plugin allows 4 min (8 windows).
+        max_windows=10 if v2 else 8,
+        flavour=raw["model_type"],
+    )

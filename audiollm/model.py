@@ -1,0 +1,227 @@
+"""AudioLLM: Whisper encoder -> ln_speech -> adaptor -> causal LM, merged at speech placeholders.
+
+Read top to bottom, the data path is:
+
+    input_features (W, M, F)      W audio windows (all audios of the batch, in order), M mels, F = 3000 frames
+      -> speech_encoder            (W, T, C)   T = 1500 encoder frames, C encoder width
+      -> ln_speech                 (W, T, C)
+      -> stack_frames              (W, N, k*C) N = T / k speech tokens per window
+      -> speech_audio_adapter      (W, N, D)   D decoder width
+    input_ids (B, L) with W*N placeholder ids
+      -> token embeddings          (B, L, D)   placeholders replaced by the speech rows, in order
+      -> text_decoder              logits (B, L, V)
+
+Module names match the released MERaLiON checkpoints (`speech_encoder`, `ln_speech`,
+`speech_audio_adapter`, `text_decoder`), so their weights load without renaming.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoModelForCausalLM
+from transformers.initialization import no_init_weights
+from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from audiollm.adaptors import build_adaptor, stack_frames
+from audiollm.config import AudioLLMConfig
+from audiollm.errors import ModelNotFoundError, PromptError
+
+WEIGHTS_NAME = "model.safetensors"
+INDEX_NAME = "model.safetensors.index.json"
+
+
+def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, L) 0/1 mask -> (B, L) positions counting only real tokens; padded slots get 1.
+
+    With left padding this gives a padded row the same positions as the row alone, which is what
+    makes batched logits equal one-by-one logits (the reference does the same).
+    """
+    positions = attention_mask.long().cumsum(-1) - 1
+    return positions.masked_fill(attention_mask == 0, 1)
+
+
+class AudioLLM(nn.Module):
+    """A speech-text LLM with the Hugging Face surface: from_pretrained, save_pretrained, forward, generate."""
+
+    def __init__(self, config: AudioLLMConfig):
+        super().__init__()
+        self.config = config
+        self.speech_encoder = WhisperEncoder(config.whisper_config())
+        self.ln_speech = nn.LayerNorm(config.encoder_width)
+        self.speech_audio_adapter = build_adaptor(
+            config.adaptor, config.encoder_width, config.decoder_width,
+            config.speech_mlp_scale_factor, config.adaptor_dropout,
+        )
+        self.text_decoder = AutoModelForCausalLM.from_config(config.decoder_config())
+
+    # ---- the data path --------------------------------------------------------------------------
+    def encode_speech(self, input_features: torch.Tensor) -> torch.Tensor:
+        """(W, M, F) log-mel windows -> (W, N, D) speech embeddings in the decoder's width."""
+        dtype = self.ln_speech.weight.dtype
+        frames = self.speech_encoder(input_features.to(dtype)).last_hidden_state  # (W, T, C)
+        frames = self.ln_speech(frames)
+        stacked = stack_frames(frames, self.config.speech_mlp_scale_factor)  # (W, N, k*C)
+        return self.speech_audio_adapter(stacked)  # (W, N, D)
+
+    def embed_inputs(self, input_ids: torch.Tensor, input_features: torch.Tensor | None) -> torch.Tensor:
+        """(B, L) ids (+ (W, M, F) features) -> (B, L, D) decoder input embeddings.
+
+        Placeholder rows are filled with the speech embeddings in row-major order: batch row 0's
+        placeholders first, and within a row the windows in time order. The embeddings are the
+        decoder's *unscaled* token embeddings; a decoder that scales its inputs (Gemma-2 by sqrt(D))
+        scales speech rows too, as in the reference.
+        """
+        embeds = self.text_decoder.get_input_embeddings()(input_ids)
+        is_speech = input_ids == self.config.speech_token_index
+        placeholders = int(is_speech.sum())
+        if input_features is None:
+            if placeholders:
+                raise PromptError(f"the prompt has {placeholders} speech placeholders but no audio was given")
+            return embeds
+        speech = self.encode_speech(input_features)  # (W, N, D)
+        if placeholders != speech.shape[0] * speech.shape[1]:
+            raise PromptError(
+                f"the prompt has {placeholders} speech placeholder tokens but the audio gives "
+                f"{speech.shape[0]} windows x {speech.shape[1]} tokens; use AudioLLMProcessor to build inputs"
+            )
+        # masked_scatter consumes the (W*N, D) rows in order along the flattened placeholder positions.
+        return embeds.masked_scatter(is_speech.unsqueeze(-1), speech.to(embeds.dtype))
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        input_features: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **decoder_kwargs,
+    ) -> CausalLMOutputWithPast:
+        """Logits (B, L, V) and, given labels (B, L) with -100 on ignored positions, the mean next-token loss."""
+        inputs_embeds = self.embed_inputs(input_ids, input_features)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        return self.text_decoder(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids_from_mask(attention_mask),
+            labels=labels,
+            **decoder_kwargs,
+        )
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        input_features: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        **generate_kwargs,
+    ) -> torch.Tensor:
+        """Generate continuations; returns only the new token ids (B, new).
+
+        The audio is encoded once into the prompt embeddings; the decoder's own `generate` then runs
+        with its KV cache, so later steps never touch the audio again. Any transformers generation
+        argument (max_new_tokens, do_sample, temperature, no_repeat_ngram_size, streamer, ...) passes through.
+        """
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        inputs_embeds = self.embed_inputs(input_ids, input_features)
+        return self.text_decoder.generate(
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, **generate_kwargs
+        )
+
+    # ---- persistence ----------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.ln_speech.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.ln_speech.weight.dtype
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """The state dict without the tied LM head copy (safetensors refuses shared tensors)."""
+        state = self.state_dict()
+        if getattr(self.text_decoder.config, "tie_word_embeddings", False):
+            state.pop("text_decoder.lm_head.weight", None)
+        return {key: value.contiguous() for key, value in state.items()}
+
+    def save_pretrained(self, folder: str | os.PathLike, release_layout: bool = False) -> None:
+        """Write config.json and model.safetensors atomically (a temp folder renamed into place).
+
+        release_layout=True writes a MERaLiON-style config (model_type meralion/meralion2) for
+        models whose flavour is one of those; weights keys are the same either way.
+        """
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=folder.parent))
+        try:
+            if folder.is_dir():  # keep tokenizer and other files already in the folder
+                shutil.copytree(folder, staging, dirs_exist_ok=True)
+            config = self.config.to_release_dict() if release_layout else self.config.to_dict()
+            (staging / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False))
+            (staging / INDEX_NAME).unlink(missing_ok=True)
+            save_file(self.trainable_state_dict(), staging / WEIGHTS_NAME, metadata={"format": "pt"})
+            _replace_folder(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    @classmethod
+    def from_config(cls, config: AudioLLMConfig, dtype: torch.dtype = torch.float32) -> "AudioLLM":
+        """A randomly initialised model (tests, training from scratch)."""
+        return cls(config).to(dtype)
+
+    @classmethod
+    def from_pretrained(
+        cls, folder: str | os.PathLike, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
+    ) -> "AudioLLM":
+        """Load an audiollm, MERaLiON v1 or MERaLiON-2 folder (single or sharded safetensors)."""
+        folder = Path(folder)
+        if not (folder / "config.json").is_file():
+            raise ModelNotFoundError(f"no model at {folder}: expected a folder with config.json and safetensors")
+        config = AudioLLMConfig.from_folder(folder)
+        with no_init_weights():  # weights come from the checkpoint; skip random initialisation
+            model = cls(config)
+        state = load_state_folder(folder)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        tied = getattr(model.text_decoder.config, "tie_word_embeddings", False)
+        missing = [key for key in missing if not (tied and key == "text_decoder.lm_head.weight")]
+        if missing or unexpected:
+            raise ModelNotFoundError(
+                f"{folder} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
+        if tied:
+            model.text_decoder.tie_weights()
+        return model.to(device=device, dtype=dtype).eval()
+
+
+def load_state_folder(folder: Path) -> dict[str, torch.Tensor]:
+    """Read model.safetensors, or every shard named by model.safetensors.index.json."""
+    if (folder / WEIGHTS_NAME).is_file():
+        return load_file(folder / WEIGHTS_NAME)
+    if (folder / INDEX_NAME).is_file():
+        weight_map = json.loads((folder / INDEX_NAME).read_text())["weight_map"]
+        state: dict[str, torch.Tensor] = {}
+        for shard in sorted(set(weight_map.values())):
+            state.update(load_file(folder / shard))
+        return state
+    raise ModelNotFoundError(f"no {WEIGHTS_NAME} or {INDEX_NAME} in {folder}")
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    """Swap `new` into `target`'s place so readers never see a half-written model."""
+    if target.exists():
+        old = target.with_name(target.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+        new.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        new.rename(target)

@@ -1,0 +1,116 @@
+"""AudioLLM behaviour on tiny models: persistence, batching, generation, label masks, learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from tiny_models import tiny_config, tiny_tokenizer
+
+from audiollm.config import AudioLLMConfig
+from audiollm.errors import AudioError, ConfigError, PromptError
+from audiollm.model import AudioLLM
+from audiollm.processor import IGNORE_INDEX, AudioLLMProcessor, Turn
+
+
+def _clip(seconds: float, frequency: float) -> np.ndarray:
+    t = np.arange(int(seconds * 16000)) / 16000
+    return (0.4 * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def model_and_processor():
+    torch.manual_seed(0)
+    config = tiny_config("meralion-v2")
+    return AudioLLM.from_config(config).eval(), AudioLLMProcessor(tiny_tokenizer(), config)
+
+
+CONVERSATIONS = [
+    [Turn("user", "Please transcribe this speech.", [_clip(2.0, 220)])],
+    [Turn("user", "hi", [_clip(31.0, 440)])],
+    [Turn("user", "hello world, no audio here")],
+]
+
+
+def test_save_then_load_gives_identical_logits(tmp_path, model_and_processor):
+    model, processor = model_and_processor
+    batch = processor(CONVERSATIONS[:2])
+    model.save_pretrained(tmp_path / "m")
+    processor.save_pretrained(tmp_path / "m")
+    reloaded = AudioLLM.from_pretrained(tmp_path / "m")
+    reprocessed = AudioLLMProcessor.from_pretrained(tmp_path / "m")(CONVERSATIONS[:2])
+    with torch.no_grad():
+        assert torch.equal(model(**batch).logits, reloaded(**reprocessed).logits)
+
+
+def test_batched_greedy_equals_one_by_one(model_and_processor):
+    model, processor = model_and_processor
+    settings = dict(max_new_tokens=6, do_sample=False, eos_token_id=processor.stop_token_ids,
+                    pad_token_id=processor.tokenizer.pad_token_id)
+    batched = model.generate(**processor(CONVERSATIONS), **settings)
+    for row, conversation in enumerate(CONVERSATIONS):
+        single = model.generate(**processor([conversation]), **settings)[0]
+        assert processor.decode(batched[row]) == processor.decode(single)
+        assert batched[row, : single.shape[0]].tolist() == single.tolist()
+
+
+def test_cached_generation_equals_uncached(model_and_processor):
+    model, processor = model_and_processor
+    batch = processor(CONVERSATIONS[:1])
+    cached = model.generate(**batch, max_new_tokens=8, do_sample=False, use_cache=True)
+    uncached = model.generate(**batch, max_new_tokens=8, do_sample=False, use_cache=False)
+    assert cached.tolist() == uncached.tolist()
+
+
+def test_labels_cover_only_the_answer(model_and_processor):
+    _, processor = model_and_processor
+    batch = processor(CONVERSATIONS[:2], answers=["the answer", "a much longer answer here"])
+    for row, answer in enumerate(["the answer", "a much longer answer here"]):
+        labelled = batch["labels"][row][batch["labels"][row] != IGNORE_INDEX]
+        expected = processor.tokenizer(answer + processor.answer_suffix, add_special_tokens=False).input_ids
+        assert labelled.tolist() == expected
+        # The labelled tokens are the last tokens of the row: nothing of the prompt or audio is labelled.
+        assert batch["input_ids"][row, -len(expected):].tolist() == expected
+    assert processor.answer_suffix.startswith("<end_of_turn>")
+
+
+def test_placeholders_expand_per_window(model_and_processor):
+    _, processor = model_and_processor
+    batch = processor(CONVERSATIONS[:2])
+    per_window = processor.config.tokens_per_window
+    placeholders = (batch["input_ids"] == processor.config.speech_token_index).sum(dim=1).tolist()
+    assert placeholders == [1 * per_window, 2 * per_window]  # 2 s -> 1 window, 31 s -> 2 windows
+    assert batch["input_features"].shape[0] == 3
+
+
+def test_one_batch_can_be_overfit():
+    """Two clips that differ only in pitch, same prompt: the answers can only be told apart by listening."""
+    torch.manual_seed(0)
+    config = tiny_config("meralion-v1")
+    model, processor = AudioLLM.from_config(config), AudioLLMProcessor(tiny_tokenizer(), config)
+    conversations = [[Turn("user", "What tone is this?", [_clip(1.0, hz)])] for hz in (220, 880)]
+    batch = processor(conversations, answers=["low tone", "high tone"])
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(70):
+        loss = model(**batch).loss
+        losses.append(loss.item())
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert losses[-1] < 0.3 and losses[-1] < losses[0] / 15
+
+
+def test_bad_inputs_get_clear_errors(model_and_processor):
+    model, processor = model_and_processor
+    with pytest.raises(PromptError, match="empty"):
+        processor([[Turn("user", "  ")]])
+    with pytest.raises(PromptError, match="markers"):
+        processor([[Turn("user", "<SpeechHere> and <SpeechHere>", [_clip(1.0, 300)])]])
+    with pytest.raises(AudioError, match="max_windows|window"):
+        processor([[Turn("user", "x", [_clip(11 * 30.0, 300)])]])
+    batch = processor(CONVERSATIONS[:1])
+    with pytest.raises(PromptError, match="placeholder"):
+        model(batch["input_ids"], batch["input_features"][:0])
+    with pytest.raises(ConfigError, match="unknown"):
+        AudioLLMConfig.from_dict({"model_type": "audiollm", "speech_config": {}, "text_config": {}, "colour": 1})
