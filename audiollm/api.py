@@ -1,0 +1,248 @@
+"""The high-level Python API: `audiollm.load(MODEL)` and questions about audio.
+
+    assistant = audiollm.load()                       # the embedded default model
+    assistant.transcribe("clip.wav")                  # -> "hello world"
+    assistant.ask(["a.wav", "b.flac"], "Who is speaking?")   # a list in, a list out (batched)
+
+Audio may be a path, file bytes, a 16 kHz float array, or an (array, sampling_rate) pair.
+`AudioAssistant` also implements the `Responder` interface that evaluation and the server use.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from transformers import TextIteratorStreamer
+
+from audiollm.audio import SAMPLING_RATE, load_audio, split_into_windows
+from audiollm.errors import ModelNotFoundError, PromptError
+from audiollm.inference import SpeechRequest
+from audiollm.model import AudioLLM
+from audiollm.processor import AudioLLMProcessor, Turn
+
+# Instructions of the convenience methods; the wording follows MERaLiON's own examples.
+TRANSCRIBE = "Please transcribe this speech."
+TRANSLATE = "Can you please translate this speech into written {language}?"
+SUMMARIZE = "Please summarize this spoken dialogue."
+DESCRIBE = "Describe the speaker's characteristics including gender, accent, and emotion."
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class GenerationSettings:
+    """Decoding settings. temperature 0 means greedy; stop strings end the answer early."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    no_repeat_ngram_size: int = 0
+
+
+@dataclass
+class Segment:
+    """A piece of a transcript with its time span in seconds."""
+
+    start: float
+    end: float
+    text: str
+
+
+AudioInput = str | Path | bytes | np.ndarray | tuple
+
+
+def as_waveform(audio: AudioInput) -> np.ndarray:
+    """Any supported audio input -> 16 kHz mono float32. Arrays without a rate are taken as 16 kHz."""
+    if isinstance(audio, tuple):
+        samples, rate = audio
+        return load_audio(samples, sampling_rate=rate)
+    if isinstance(audio, (np.ndarray, torch.Tensor)):
+        return load_audio(audio, sampling_rate=SAMPLING_RATE)
+    return load_audio(audio)
+
+
+class AudioAssistant:
+    """An AudioLLM with its processor, answering questions about audio. Implements `Responder`."""
+
+    def __init__(self, model: AudioLLM, processor: AudioLLMProcessor, name: str,
+                 batch_size: int = 8, notice: str | None = None):
+        self.model = model
+        self.processor = processor
+        self.name = name
+        self.batch_size = batch_size
+        self.notice = notice  # e.g. "the adaptor is untrained"; the CLI shows it
+
+    # ---- core: conversations in, answers out ---------------------------------------------------
+    def chat(self, conversations: Sequence[Sequence[Turn]], settings: GenerationSettings | None = None,
+             truncate_audio: bool = False) -> list[str]:
+        """Answer each conversation (its last turn is the user's); batched `batch_size` at a time."""
+        settings = settings or GenerationSettings()
+        answers: list[str] = []
+        for start in range(0, len(conversations), self.batch_size):
+            chunk = conversations[start : start + self.batch_size]
+            batch = self._to_device(self.processor(chunk, truncate_audio=truncate_audio))
+            with _seeded(settings.seed):
+                generated = self.model.generate(**batch, **self._generate_kwargs(settings))
+            answers.extend(self._finish(self.processor.decode(row), settings) for row in generated)
+        return answers
+
+    def stream(self, conversation: Sequence[Turn], settings: GenerationSettings | None = None) -> Iterator[str]:
+        """Yield the answer to one conversation piece by piece as tokens are generated."""
+        settings = settings or GenerationSettings()
+        batch = self._to_device(self.processor([conversation]))
+        streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=False, skip_special_tokens=True)
+        kwargs = {**batch, **self._generate_kwargs(settings), "streamer": streamer}
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with _seeded(settings.seed):
+                    self.model.generate(**kwargs)
+            except BaseException as error:  # re-raised in the caller's thread below
+                errors.append(error)
+                streamer.end()
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        for piece in streamer:
+            if piece:
+                yield piece
+        worker.join()
+        if errors:
+            raise errors[0]
+
+    def respond(self, requests: Sequence[SpeechRequest]) -> list[str]:
+        """The Responder interface: one answer per request (grouped by decoding settings)."""
+        answers: list[str | None] = [None] * len(requests)
+        groups: dict[tuple, list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault((request.max_new_tokens, request.temperature), []).append(index)
+        for (max_new_tokens, temperature), indices in groups.items():
+            conversations = [[self._turn(requests[i].instruction, requests[i].audio)] for i in indices]
+            settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature)
+            for index, answer in zip(indices, self.chat(conversations, settings)):
+                answers[index] = answer
+        return answers  # type: ignore[return-value]
+
+    # ---- convenience methods -------------------------------------------------------------------
+    def ask(self, audio, instruction: str, settings: GenerationSettings | None = None):
+        """Ask `instruction` about one audio (returns str) or a list of audios (returns list[str])."""
+        if not instruction or not instruction.strip():
+            raise PromptError("empty instruction: say what to do with the audio")
+        single = not isinstance(audio, list)
+        audios = [audio] if single else audio
+        answers = self.chat([[self._turn(instruction, as_waveform(a))] for a in audios], settings)
+        return answers[0] if single else answers
+
+    def transcribe(self, audio, settings: GenerationSettings | None = None):
+        """Verbatim transcript. Audio longer than the model's window cap is transcribed cap by cap and joined."""
+        single = not isinstance(audio, list)
+        audios = [as_waveform(a) for a in ([audio] if single else audio)]
+        pieces, owners = [], []
+        for index, waveform in enumerate(audios):
+            for part in self._split_to_cap(waveform):
+                pieces.append(part)
+                owners.append(index)
+        texts = self.chat([[self._turn(TRANSCRIBE, part)] for part in pieces], settings)
+        joined = [" ".join(t for t, o in zip(texts, owners) if o == index and t) for index in range(len(audios))]
+        return joined[0] if single else joined
+
+    def transcribe_segments(self, audio, settings: GenerationSettings | None = None) -> list["Segment"]:
+        """Transcribe one audio window by window: [Segment(start, end, text)] with times in seconds."""
+        waveform = as_waveform(audio)
+        window = self.processor.config.window_seconds
+        windows = split_into_windows(waveform, window, max_windows=None)
+        texts = self.chat([[self._turn(TRANSCRIBE, piece)] for piece in windows], settings)
+        segments, start = [], 0.0
+        for piece, text in zip(windows, texts):
+            end = start + len(piece) / SAMPLING_RATE
+            segments.append(Segment(start=start, end=end, text=text))
+            start = end
+        return segments
+
+    def translate(self, audio, to: str = "Chinese", settings: GenerationSettings | None = None):
+        return self.ask(audio, TRANSLATE.format(language=to), settings)
+
+    def summarize(self, audio, settings: GenerationSettings | None = None):
+        return self.ask(audio, SUMMARIZE, settings)
+
+    def describe(self, audio, settings: GenerationSettings | None = None):
+        return self.ask(audio, DESCRIBE, settings)
+
+    # ---- helpers -------------------------------------------------------------------------------
+    def _turn(self, instruction: str, audio: np.ndarray | None) -> Turn:
+        return Turn("user", instruction, [] if audio is None else [audio])
+
+    def _split_to_cap(self, waveform: np.ndarray) -> list[np.ndarray]:
+        """Cut audio into pieces of at most max_windows windows each, so nothing is ever dropped."""
+        config = self.processor.config
+        if config.max_windows is None:
+            return [waveform]
+        windows = split_into_windows(waveform, config.window_seconds, max_windows=None)
+        per_piece = config.max_windows
+        return [np.concatenate(windows[i : i + per_piece]) for i in range(0, len(windows), per_piece)]
+
+    def _generate_kwargs(self, settings: GenerationSettings) -> dict:
+        sample = settings.temperature > 0
+        kwargs = dict(
+            max_new_tokens=settings.max_new_tokens, do_sample=sample,
+            eos_token_id=self.processor.stop_token_ids, pad_token_id=self.processor.tokenizer.pad_token_id,
+            no_repeat_ngram_size=settings.no_repeat_ngram_size or None,
+        )
+        if sample:
+            kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k or None)
+        else:  # the decoder's generation_config may carry sampling defaults; greedy means greedy
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if settings.stop:
+            kwargs.update(stop_strings=list(settings.stop), tokenizer=self.processor.tokenizer)
+        return kwargs
+
+    def _finish(self, text: str, settings: GenerationSettings) -> str:
+        """Cut at the first stop string (generation may run a token past it)."""
+        for stop in settings.stop:
+            if stop and stop in text:
+                text = text[: text.index(stop)]
+        return text.strip()
+
+    def _to_device(self, batch: dict) -> dict:
+        return {key: value.to(self.model.device) for key, value in batch.items()}
+
+
+@contextmanager
+def _seeded(seed: int | None):
+    """Seed sampling for this call only, leaving the caller's global RNG state untouched."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield
+
+
+def load(model: str = "default", device: str = "cpu", dtype: str = "float32", batch_size: int = 8) -> AudioAssistant:
+    """Load an AudioLLM by name: "default" (the embedded model), or a model folder."""
+    if dtype not in _DTYPES:
+        raise ModelNotFoundError(f"unknown dtype {dtype!r}; choose one of {sorted(_DTYPES)}")
+    notice = None
+    if model == "default":
+        from audiollm.default import default_model_folder
+
+        folder, notice = default_model_folder()
+    else:
+        folder = Path(model)
+        if not folder.is_dir():
+            raise ModelNotFoundError(
+                f"model not found: {model}. Pass a model folder (see `audiollm build`) or 'default'."
+            )
+    network = AudioLLM.from_pretrained(folder, dtype=_DTYPES[dtype], device=device)
+    processor = AudioLLMProcessor.from_pretrained(folder, network.config)
+    return AudioAssistant(network, processor, name=str(model), batch_size=batch_size, notice=notice)

@@ -1,0 +1,71 @@
+"""The high-level API on a tiny model: batching, streaming, long audio, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from tiny_models import tiny_config, tiny_tokenizer
+
+from audiollm.api import AudioAssistant, GenerationSettings
+from audiollm.errors import AudioError, PromptError
+from audiollm.inference import Responder, SpeechRequest
+from audiollm.model import AudioLLM
+from audiollm.processor import AudioLLMProcessor, Turn
+
+
+def _tone(seconds: float, frequency: float) -> np.ndarray:
+    t = np.arange(int(seconds * 16000)) / 16000
+    return (0.3 * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def assistant() -> AudioAssistant:
+    torch.manual_seed(0)
+    config = tiny_config("meralion-v1", max_windows=1)
+    model = AudioLLM.from_config(config).eval()
+    return AudioAssistant(model, AudioLLMProcessor(tiny_tokenizer(), config), name="tiny", batch_size=2)
+
+
+def test_list_in_list_out_matches_one_by_one(assistant):
+    clips = [_tone(1.0, 200), _tone(2.0, 400), _tone(0.5, 800)]
+    settings = GenerationSettings(max_new_tokens=5)
+    batched = assistant.ask(clips, "What is this?", settings)
+    assert batched == [assistant.ask(clip, "What is this?", settings) for clip in clips]
+
+
+def test_stream_joins_to_the_greedy_answer(assistant):
+    settings = GenerationSettings(max_new_tokens=8)
+    conversation = [Turn("user", "Describe it", [_tone(1.0, 300)])]
+    pieces = list(assistant.stream(conversation, settings))
+    assert "".join(pieces).strip() == assistant.chat([conversation], settings)[0]
+
+
+def test_seeded_sampling_is_reproducible(assistant):
+    settings = GenerationSettings(max_new_tokens=8, temperature=1.0, seed=7)
+    first = assistant.ask(_tone(1.0, 300), "Say something", settings)
+    assert first == assistant.ask(_tone(1.0, 300), "Say something", settings)
+
+
+def test_long_audio_is_transcribed_piece_by_piece_not_dropped(assistant):
+    # The tiny model allows one 30 s window; 65 s becomes three pieces whose transcripts are joined.
+    segments = assistant.transcribe_segments(_tone(65.0, 300), GenerationSettings(max_new_tokens=3))
+    assert [round(s.end - s.start, 3) for s in segments] == [30.0, 30.0, 5.0]
+    joined = assistant.transcribe(_tone(65.0, 300), GenerationSettings(max_new_tokens=3))
+    assert joined == " ".join(s.text for s in segments if s.text)
+
+
+def test_responder_interface(assistant):
+    assert isinstance(assistant, Responder)
+    requests = [SpeechRequest("Transcribe", _tone(1.0, 300), max_new_tokens=4), SpeechRequest("hello there", None, 4)]
+    answers = assistant.respond(requests)
+    assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
+
+
+def test_errors_name_the_problem(assistant, tmp_path):
+    with pytest.raises(PromptError, match="empty instruction"):
+        assistant.ask(_tone(1.0, 300), "  ")
+    with pytest.raises(AudioError, match="not found"):
+        assistant.ask(str(tmp_path / "missing.wav"), "What is this?")
+    with pytest.raises(AudioError):
+        assistant.ask(b"definitely not audio", "What is this?")
