@@ -31,6 +31,8 @@ PROMPT_TEMPLATE_V2 = (
 )
 
 ADAPTORS = ("meralion-v1", "meralion-v2")
+ENCODER_INPUTS = ("fixed", "real")
+HOP_LENGTH = 160  # audio samples per log-mel frame (10 ms at 16 kHz)
 
 # Keys of released MERaLiON configs that carry no information of their own: HF bookkeeping, and the
 # copies of text-decoder fields that MERaLiONConfig mirrors at top level (we derive those).
@@ -57,6 +59,8 @@ class AudioLLMConfig:
     prompt_template: user-turn template with `{instruction}` and one SPEECH_PLACEHOLDER.
     window_seconds: audio is encoded in windows of this length (Whisper's 30 s).
     max_windows: windows allowed per audio (None: unlimited); longer audio is an error, never dropped.
+    encoder_input: "fixed" pads every window to 30 s, as Whisper and MERaLiON were trained;
+        "real" encodes only the real length (far cheaper for short clips; for models trained that way).
     normalize_audio: zero-mean unit-variance waveform before the log-mel (MERaLiON's do_normalize).
     flavour: "audiollm", "meralion" or "meralion2" — which on-disk layout `save_pretrained` writes.
     """
@@ -69,6 +73,7 @@ class AudioLLMConfig:
     prompt_template: str = PROMPT_TEMPLATE_V2
     window_seconds: float = 30.0
     max_windows: int | None = 10
+    encoder_input: str = "fixed"
     normalize_audio: bool = True
     flavour: str = "audiollm"
     adaptor_dropout: float = 0.1
@@ -76,6 +81,8 @@ class AudioLLMConfig:
     def __post_init__(self) -> None:
         if self.adaptor not in ADAPTORS:
             raise ConfigError(f"unknown adaptor {self.adaptor!r}; choose one of {ADAPTORS}")
+        if self.encoder_input not in ENCODER_INPUTS:
+            raise ConfigError(f"encoder_input must be one of {ENCODER_INPUTS}, got {self.encoder_input!r}")
         if self.speech_mlp_scale_factor < 1:
             raise ConfigError("speech_mlp_scale_factor must be a positive number of frames")
         if self.max_windows is not None and self.max_windows < 1:
@@ -122,6 +129,19 @@ class AudioLLMConfig:
     def tokens_per_window(self) -> int:
         """Speech tokens one full 30 s window becomes (100 for MERaLiON)."""
         return self.encoder_frames_per_window // self.speech_mlp_scale_factor
+
+    def speech_tokens_for(self, num_samples: int) -> int:
+        """Speech tokens that one window of `num_samples` samples becomes.
+
+        fixed: always tokens_per_window (the window is padded to 30 s).
+        real: mel frames F = ceil(samples / 160), encoder frames ceil(F / 2) (conv2 has stride 2),
+        tokens ceil(frames / k) (the last token's missing frames are zeros).
+        """
+        if self.encoder_input == "fixed":
+            return self.tokens_per_window
+        mel_frames = -(-num_samples // HOP_LENGTH)
+        encoder_frames = -(-mel_frames // 2)
+        return -(-encoder_frames // self.speech_mlp_scale_factor)
 
     # ---- (de)serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict:

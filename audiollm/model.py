@@ -6,8 +6,8 @@ Read top to bottom, the data path is:
       -> speech_encoder            (W, T, C)   T = 1500 encoder frames, C encoder width
       -> ln_speech                 (W, T, C)
       -> stack_frames              (W, N, k*C) N = T / k speech tokens per window
-      -> speech_audio_adapter      (W, N, D)   D decoder width
-    input_ids (B, L) with W*N placeholder ids
+      -> speech_audio_adapter      (W, N, D)   D decoder width, flattened to (S, D) = (W*N, D)
+    input_ids (B, L) with S placeholder ids
       -> token embeddings          (B, L, D)   placeholders replaced by the speech rows, in order
       -> text_decoder              logits (B, L, V)
 
@@ -64,15 +64,69 @@ class AudioLLM(nn.Module):
         self.text_decoder = AutoModelForCausalLM.from_config(config.decoder_config())
 
     # ---- the data path --------------------------------------------------------------------------
-    def encode_speech(self, input_features: torch.Tensor) -> torch.Tensor:
-        """(W, M, F) log-mel windows -> (W, N, D) speech embeddings in the decoder's width."""
-        dtype = self.ln_speech.weight.dtype
-        frames = self.speech_encoder(input_features.to(dtype)).last_hidden_state  # (W, T, C)
-        frames = self.ln_speech(frames)
-        stacked = stack_frames(frames, self.config.speech_mlp_scale_factor)  # (W, N, k*C)
-        return self.speech_audio_adapter(stacked)  # (W, N, D)
+    def encode_speech(
+        self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(W, M, F) log-mel windows -> (S, D) speech embeddings, the windows' tokens in order.
 
-    def embed_inputs(self, input_ids: torch.Tensor, input_features: torch.Tensor | None) -> torch.Tensor:
+        fixed input: every window is 30 s and gives N = T / k tokens, so S = W * N.
+        real input: window w has F_w real frames (feature_attention_mask) and gives
+        ceil(ceil(F_w / 2) / k) tokens; padding never changes a window's embeddings.
+        """
+        dtype = self.ln_speech.weight.dtype
+        input_features = input_features.to(dtype)
+        if self.config.encoder_input == "fixed":
+            frames = self.speech_encoder(input_features).last_hidden_state  # (W, T, C)
+            frame_mask = None
+        else:
+            if feature_attention_mask is None:
+                feature_attention_mask = torch.ones(input_features.shape[0], input_features.shape[-1],
+                                                    dtype=torch.long, device=input_features.device)
+            frames, frame_mask = self._encode_real_length(input_features, feature_attention_mask)
+        frames = self.ln_speech(frames)
+        factor = self.config.speech_mlp_scale_factor
+        if frame_mask is None:
+            speech = self.speech_audio_adapter(stack_frames(frames, factor))  # (W, N, D)
+            return speech.reshape(-1, speech.shape[-1])
+        # Zero the padded frames and pad T to a multiple of k, so a window's last token sees zeros
+        # for its missing frames whatever it was batched with.
+        frames = frames * frame_mask.unsqueeze(-1).to(dtype)
+        frames = nn.functional.pad(frames, (0, 0, 0, (-frames.shape[1]) % factor))
+        speech = self.speech_audio_adapter(stack_frames(frames, factor))  # (W, N_max, D)
+        tokens = (frame_mask.sum(dim=1) + factor - 1) // factor  # (W,) real tokens per window
+        keep = torch.arange(speech.shape[1], device=speech.device)[None, :] < tokens[:, None]
+        return speech[keep]  # (sum of tokens, D), window by window
+
+    def _encode_real_length(self, features: torch.Tensor, mel_mask: torch.Tensor):
+        """Whisper's encoder on unpadded windows: (W, M, F) + (W, F) -> (W, ceil(F/2), C) + frame mask.
+
+        Reuses the encoder's own modules, but slices the positional table to the real length and masks
+        attention to padded frames (HF's forward insists on exactly 30 s). Conv outputs at padded frames
+        are zeroed so the convolutions see the same zeros at a window's end as a window alone does.
+        """
+        encoder = self.speech_encoder
+        mel_mask = mel_mask.to(features.dtype)
+        hidden = nn.functional.gelu(encoder.conv1(features)) * mel_mask[:, None, :]
+        frame_mask = mel_mask[:, ::2]  # conv2 has stride 2: frame t covers mel frames 2t-1..2t+1
+        hidden = nn.functional.gelu(encoder.conv2(hidden)) * frame_mask[:, None, :]
+        hidden = hidden.permute(0, 2, 1)  # (W, T, C)
+        time = hidden.shape[1]
+        if time > encoder.embed_positions.weight.shape[0]:
+            raise PromptError(f"a window of {time} encoder frames is longer than the encoder's 30 s")
+        hidden = hidden + encoder.embed_positions.weight[:time]
+        # Additive mask (W, 1, T, T): padded keys get the most negative value, as HF's own masks do.
+        blocked = (1.0 - frame_mask)[:, None, None, :] * torch.finfo(hidden.dtype).min
+        attention_mask = blocked.expand(-1, 1, time, -1)
+        for layer in encoder.layers:
+            hidden = layer(hidden, attention_mask)
+        return encoder.layer_norm(hidden), frame_mask
+
+    def embed_inputs(
+        self,
+        input_ids: torch.Tensor,
+        input_features: torch.Tensor | None,
+        feature_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """(B, L) ids (+ (W, M, F) features) -> (B, L, D) decoder input embeddings.
 
         Placeholder rows are filled with the speech embeddings in row-major order: batch row 0's
@@ -83,17 +137,17 @@ class AudioLLM(nn.Module):
         embeds = self.text_decoder.get_input_embeddings()(input_ids)
         is_speech = input_ids == self.config.speech_token_index
         placeholders = int(is_speech.sum())
-        if input_features is None:
+        if input_features is None or input_features.shape[0] == 0:
             if placeholders:
                 raise PromptError(f"the prompt has {placeholders} speech placeholders but no audio was given")
             return embeds
-        speech = self.encode_speech(input_features)  # (W, N, D)
-        if placeholders != speech.shape[0] * speech.shape[1]:
+        speech = self.encode_speech(input_features, feature_attention_mask)  # (S, D)
+        if placeholders != speech.shape[0]:
             raise PromptError(
                 f"the prompt has {placeholders} speech placeholder tokens but the audio gives "
-                f"{speech.shape[0]} windows x {speech.shape[1]} tokens; use AudioLLMProcessor to build inputs"
+                f"{speech.shape[0]} speech tokens; use AudioLLMProcessor to build inputs"
             )
-        # masked_scatter consumes the (W*N, D) rows in order along the flattened placeholder positions.
+        # masked_scatter consumes the (S, D) rows in order along the flattened placeholder positions.
         return embeds.masked_scatter(is_speech.unsqueeze(-1), speech.to(embeds.dtype))
 
     def forward(
@@ -102,10 +156,11 @@ class AudioLLM(nn.Module):
         input_features: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        feature_attention_mask: torch.Tensor | None = None,
         **decoder_kwargs,
     ) -> CausalLMOutputWithPast:
         """Logits (B, L, V) and, given labels (B, L) with -100 on ignored positions, the mean next-token loss."""
-        inputs_embeds = self.embed_inputs(input_ids, input_features)
+        inputs_embeds = self.embed_inputs(input_ids, input_features, feature_attention_mask)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         return self.text_decoder(
@@ -122,6 +177,7 @@ class AudioLLM(nn.Module):
         input_ids: torch.Tensor,
         input_features: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        feature_attention_mask: torch.Tensor | None = None,
         **generate_kwargs,
     ) -> torch.Tensor:
         """Generate continuations; returns only the new token ids (B, new).
@@ -132,7 +188,7 @@ class AudioLLM(nn.Module):
         """
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        inputs_embeds = self.embed_inputs(input_ids, input_features)
+        inputs_embeds = self.embed_inputs(input_ids, input_features, feature_attention_mask)
         return self.text_decoder.generate(
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, **generate_kwargs
         )

@@ -94,16 +94,16 @@ class AudioLLMProcessor:
         return ids
 
     # ---- tokens ---------------------------------------------------------------------------------
-    def _expand_placeholders(self, ids: list[int], windows_per_audio: list[int]) -> list[int]:
-        """Replace the i-th placeholder id by windows_i x tokens_per_window copies of it."""
+    def _expand_placeholders(self, ids: list[int], tokens_per_audio: list[int]) -> list[int]:
+        """Replace the i-th placeholder id by tokens_per_audio[i] copies of it."""
         placeholder = self.config.speech_token_index
         found = ids.count(placeholder)
-        if found != len(windows_per_audio):
-            raise PromptError(f"the prompt has {found} speech placeholders for {len(windows_per_audio)} audios")
+        if found != len(tokens_per_audio):
+            raise PromptError(f"the prompt has {found} speech placeholders for {len(tokens_per_audio)} audios")
         expanded, audio_index = [], 0
         for token in ids:
             if token == placeholder:
-                expanded.extend([placeholder] * (windows_per_audio[audio_index] * self.config.tokens_per_window))
+                expanded.extend([placeholder] * tokens_per_audio[audio_index])
                 audio_index += 1
             else:
                 expanded.append(token)
@@ -112,16 +112,16 @@ class AudioLLMProcessor:
     def encode(self, conversation: Sequence[Turn], answer: str | None = None, truncate_audio: bool = False):
         """One conversation -> (ids, labels or None, windows) with placeholders expanded."""
         audios = [audio for turn in conversation if turn.role == "user" for audio in turn.audios]
-        windows_per_audio, windows = [], []
+        tokens_per_audio, windows = [], []
         for audio in audios:
             pieces = split_into_windows(
                 audio, self.config.window_seconds, self.config.max_windows,
                 on_overflow="truncate" if truncate_audio else "error",
             )
-            windows_per_audio.append(len(pieces))
+            tokens_per_audio.append(sum(self.config.speech_tokens_for(len(piece)) for piece in pieces))
             windows.extend(pieces)
         prompt = self.tokenizer(self.render(conversation), add_special_tokens=False).input_ids
-        ids = self._expand_placeholders(prompt, windows_per_audio)
+        ids = self._expand_placeholders(prompt, tokens_per_audio)
         if answer is None:
             return ids, None, windows
         answer_ids = self.tokenizer(answer + self.answer_suffix, add_special_tokens=False).input_ids
@@ -134,7 +134,8 @@ class AudioLLMProcessor:
         truncate_audio: bool = False,
     ) -> dict[str, torch.Tensor]:
         """A left-padded batch: input_ids, attention_mask (B, L), labels if answers given, and
-        input_features (W, M, 3000) holding every window of every audio in batch order (absent if no audio)."""
+        input_features (W, M, F) holding every window of every audio in batch order (absent if no audio),
+        plus feature_attention_mask (W, F) for real-length encoding."""
         if answers is not None and len(answers) != len(conversations):
             raise PromptError(f"{len(conversations)} conversations but {len(answers)} answers")
         rows, label_rows, windows = [], [], []
@@ -145,11 +146,30 @@ class AudioLLMProcessor:
             windows.extend(pieces)
         batch = self._pad(rows, label_rows if answers is not None else None)
         if windows:
-            features, _ = log_mel_spectrogram(
-                windows, n_mels=self.config.num_mel_bins, do_normalize=self.config.normalize_audio
-            )
-            batch["input_features"] = features
+            batch.update(self.features(windows))
         return batch
+
+    def features(self, windows: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        """Log-mel features of audio windows: {"input_features": (W, M, F)} and, for real-length
+        encoding, "feature_attention_mask" (W, F).
+
+        fixed: every window padded to 30 s (F = 3000), each normalised on its own, as the reference does.
+        real: each window's features are computed alone (so a window's numbers never depend on what it
+        is batched with), then right-padded with zeros to the longest.
+        """
+        mels, normalize = self.config.num_mel_bins, self.config.normalize_audio
+        if self.config.encoder_input == "fixed":
+            features, _ = log_mel_spectrogram(windows, n_mels=mels, do_normalize=normalize)
+            return {"input_features": features}
+        singles = [log_mel_spectrogram([w], n_mels=mels, do_normalize=normalize, padding="longest")[0][0]
+                   for w in windows]
+        longest = max(single.shape[-1] for single in singles)
+        features = torch.zeros(len(singles), mels, longest)
+        mask = torch.zeros(len(singles), longest, dtype=torch.long)
+        for index, single in enumerate(singles):
+            features[index, :, : single.shape[-1]] = single
+            mask[index, : single.shape[-1]] = 1
+        return {"input_features": features, "feature_attention_mask": mask}
 
     def _pad(self, rows: list[list[int]], label_rows: list[list[int]] | None) -> dict[str, torch.Tensor]:
         """Left-pad to the longest row: generation appends on the right, so every row ends at the same column."""

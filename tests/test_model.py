@@ -114,3 +114,25 @@ def test_bad_inputs_get_clear_errors(model_and_processor):
         model(batch["input_ids"], batch["input_features"][:0])
     with pytest.raises(ConfigError, match="unknown"):
         AudioLLMConfig.from_dict({"model_type": "audiollm", "speech_config": {}, "text_config": {}, "colour": 1})
+
+
+def test_real_length_encoding_is_batch_independent():
+    """encoder_input="real": short clips give few tokens, and a window's logits never depend on its batch."""
+    torch.manual_seed(0)
+    config = tiny_config("meralion-v1", encoder_input="real")
+    model, processor = AudioLLM.from_config(config).eval(), AudioLLMProcessor(tiny_tokenizer(), config)
+    conversations = [
+        [Turn("user", "short", [_clip(0.73, 300)])],
+        [Turn("user", "long one here", [_clip(33.0, 500)])],  # 30 s + 3 s windows
+        [Turn("user", "mid", [_clip(4.2, 700)])],
+    ]
+    batch = processor(conversations)
+    # 0.73 s: 73 mel frames -> 37 encoder frames -> 3 tokens; 30 s -> 100; 3 s -> 300 frames -> 150 -> 10.
+    placeholders = (batch["input_ids"] == config.speech_token_index).sum(dim=1).tolist()
+    assert placeholders == [3, 110, config.speech_tokens_for(int(4.2 * 16000))]
+    assert batch["feature_attention_mask"].sum(dim=1).tolist()[:3] == [73, 3000, 300]
+    with torch.no_grad():
+        together = model(**batch).logits
+        for row, conversation in enumerate(conversations):
+            alone = model(**processor([conversation])).logits[0]
+            assert (together[row, -alone.shape[0]:] - alone).abs().max().item() < 1e-4
