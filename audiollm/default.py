@@ -14,8 +14,6 @@ import json
 import shutil
 from pathlib import Path
 
-from safetensors.torch import load_file
-
 from audiollm.paths import cache_dir
 
 DEFAULT_ENCODER = "whisper-base"
@@ -53,16 +51,12 @@ def default_model_folder() -> tuple[Path, str | None]:
 
 
 def apply_trained_parts(folder: Path, parts_file: Path) -> None:
-    """Overwrite the tensors named in `parts_file` in the model at `folder` and mark it trained."""
+    """Merge the trained parts (full tensors and LoRA deltas) into the model at `folder`; mark it trained."""
     from audiollm.model import AudioLLM
+    from audiollm.train.parts import merge_trained_parts
 
     model = AudioLLM.from_pretrained(folder)
-    parts = load_file(parts_file)
-    state = model.state_dict()
-    unknown = sorted(set(parts) - set(state))
-    if unknown:
-        raise ValueError(f"{parts_file} has tensors the default model lacks: {unknown[:5]}")
-    model.load_state_dict(parts, strict=False)
+    merge_trained_parts(model, parts_file)
     model.save_pretrained(folder)
     info_path = folder / "build_info.json"
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}

@@ -35,6 +35,7 @@ from audiollm.adaptors import build_adaptor, stack_frames
 from audiollm.config import AudioLLMConfig
 from audiollm.errors import ModelNotFoundError, PromptError
 
+IGNORE_INDEX = -100  # label value of positions without loss (the prompt, the audio, padding)
 WEIGHTS_NAME = "model.safetensors"
 INDEX_NAME = "model.safetensors.index.json"
 
@@ -157,19 +158,35 @@ class AudioLLM(nn.Module):
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         feature_attention_mask: torch.Tensor | None = None,
+        loss_reduction: str = "mean",
+        labelled_logits_only: bool = False,
         **decoder_kwargs,
     ) -> CausalLMOutputWithPast:
-        """Logits (B, L, V) and, given labels (B, L) with -100 on ignored positions, the mean next-token loss."""
+        """Logits (B, L, V) and, given labels (B, L) with -100 on ignored positions, the next-token loss.
+
+        loss_reduction: "mean" over labelled tokens, or "sum" (training normalises by the token count of
+        the whole global batch, so gradients do not depend on how it is split over processes).
+        labelled_logits_only: compute logits only where a next token is labelled — (K, V) instead of
+        (B, L, V); with a 262k vocabulary this is most of a training step's memory.
+        """
         inputs_embeds = self.embed_inputs(input_ids, input_features, feature_attention_mask)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        return self.text_decoder(
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            position_ids=position_ids_from_mask(attention_mask),
-            labels=labels,
-            **decoder_kwargs,
-        )
+        position_ids = position_ids_from_mask(attention_mask)
+        if labels is None or not (labelled_logits_only or loss_reduction != "mean"):
+            return self.text_decoder(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                                     position_ids=position_ids, labels=labels, **decoder_kwargs)
+        hidden = self.text_decoder.base_model(
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids, **decoder_kwargs
+        ).last_hidden_state
+        targets = labels[:, 1:]
+        labelled = targets != IGNORE_INDEX  # position t predicts token t + 1
+        logits = self.text_decoder.get_output_embeddings()(hidden[:, :-1][labelled])  # (K, V)
+        softcap = getattr(self.text_decoder.config, "final_logit_softcapping", None)
+        if softcap:  # Gemma-2 squashes final logits with c * tanh(x / c)
+            logits = softcap * torch.tanh(logits / softcap)
+        loss = nn.functional.cross_entropy(logits.float(), targets[labelled], reduction=loss_reduction)
+        return CausalLMOutputWithPast(loss=loss, logits=logits)
 
     @torch.no_grad()
     def generate(

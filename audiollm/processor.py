@@ -24,8 +24,8 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from audiollm.audio import log_mel_spectrogram, split_into_windows
 from audiollm.config import SPEECH_PLACEHOLDER, AudioLLMConfig
 from audiollm.errors import ModelNotFoundError, PromptError
+from audiollm.model import IGNORE_INDEX
 
-IGNORE_INDEX = -100
 _ANSWER_MARK = "\ue000"  # a private-use character: never in real text, so it locates the answer in a rendering
 
 

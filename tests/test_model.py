@@ -136,3 +136,16 @@ def test_real_length_encoding_is_batch_independent():
         for row, conversation in enumerate(conversations):
             alone = model(**processor([conversation])).logits[0]
             assert (together[row, -alone.shape[0]:] - alone).abs().max().item() < 1e-4
+
+
+def test_labelled_logits_only_gives_the_same_loss(model_and_processor):
+    model, processor = model_and_processor
+    batch = processor(CONVERSATIONS, answers=["one", "two three", "four five six"])
+    with torch.no_grad():
+        full = model(**batch).loss
+        selected = model(**batch, labelled_logits_only=True)
+        summed = model(**batch, loss_reduction="sum", labelled_logits_only=True).loss
+    tokens = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+    assert selected.logits.shape[0] == tokens
+    assert abs(full.item() - selected.loss.item()) < 1e-5
+    assert abs(summed.item() / tokens - full.item()) < 1e-5

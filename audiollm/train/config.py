@@ -1,0 +1,196 @@
+"""Typed training recipes: YAML files in configs/, validated into dataclasses, with command-line overrides.
+
+    stage: 2
+    model: {init: default}
+    data: {train: [corpus/train.jsonl], eval: [corpus/dev.jsonl]}
+    steps: 2000
+
+Unknown keys, wrong types and contradictory settings raise ConfigError naming the key.
+`apply_overrides(raw, ["optim.lr=3e-4", "steps=10"])` changes values by dotted path before validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from audiollm.errors import ConfigError
+
+
+@dataclass
+class ModelSpec:
+    """Where the model comes from: `init` is a model folder or "default"; or build from parts."""
+
+    init: str | None = "default"
+    encoder: str | None = None  # with decoder: build from parts instead of loading `init`
+    decoder: str | None = None
+    adaptor: str = "meralion-v1"
+    encoder_input: str = "real"  # "real": no 30 s padding for models trained here
+    encoder_weights: str | None = None  # a stage-1 output folder whose encoder replaces the model's
+
+
+@dataclass
+class Trainable:
+    """What learns. encoder: frozen | full | top:N (the last N layers); decoder: frozen | lora | full."""
+
+    adaptor: bool = True
+    encoder: str = "frozen"
+    decoder: str = "lora"
+
+
+@dataclass
+class LoraSpec:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+@dataclass
+class Optim:
+    lr: float = 1e-3
+    lora_lr: float | None = None  # default: lr
+    encoder_lr: float | None = None  # default: lr / 10
+    decoder_lr: float | None = None  # full decoder fine-tuning; default: lr / 10
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    warmup_steps: int = 50
+    schedule: str = "cosine"  # cosine | linear | constant
+    clip: float = 1.0
+
+
+@dataclass
+class DataSpec:
+    train: list[str] = field(default_factory=list)
+    eval: list[str] = field(default_factory=list)
+    text_replay: float = 0.0  # fraction of each batch drawn from text-only examples (task "text")
+    text: list[str] = field(default_factory=list)  # manifests of text-only instruction data
+    max_audio_seconds: float = 30.0  # longer training clips are skipped (counted and reported)
+    tasks: list[str] = field(default_factory=list)  # empty: all tasks
+
+
+@dataclass
+class TrainConfig:
+    stage: int = 2  # 1: fine-tune Whisper as Whisper on ASR; 2: instruction-tune the AudioLLM
+    out: str = "runs/default"
+    model: ModelSpec = field(default_factory=ModelSpec)
+    trainable: Trainable = field(default_factory=Trainable)
+    lora: LoraSpec = field(default_factory=LoraSpec)
+    optim: Optim = field(default_factory=Optim)
+    data: DataSpec = field(default_factory=DataSpec)
+    steps: int = 1000
+    batch_size: int = 8  # examples per optimiser step, over all processes and accumulation steps
+    grad_accum: int = 1
+    bucket_size: int = 50  # batches per duration-sorted bucket (bigger: less padding, less randomness)
+    distill_weight: float = 0.0  # KL towards the text-only decoder reading the transcript
+    precision: str = "fp32"  # fp32 | bf16 (autocast where the hardware has it)
+    activation_checkpointing: bool = False
+    eval_every: int = 200
+    eval_examples: int = 64
+    save_every: int = 200
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.stage not in (1, 2):
+            raise ConfigError("stage must be 1 (Whisper ASR fine-tuning) or 2 (AudioLLM instruction tuning)")
+        if self.trainable.decoder not in ("frozen", "lora", "full"):
+            raise ConfigError("trainable.decoder must be frozen, lora or full")
+        encoder = self.trainable.encoder
+        if encoder not in ("frozen", "full") and not (encoder.startswith("top:") and encoder[4:].isdigit()):
+            raise ConfigError("trainable.encoder must be frozen, full or top:N")
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError("precision must be fp32 or bf16")
+        if self.optim.schedule not in ("cosine", "linear", "constant"):
+            raise ConfigError("optim.schedule must be cosine, linear or constant")
+        if not 0.0 <= self.data.text_replay < 1.0:
+            raise ConfigError("data.text_replay is a fraction in [0, 1)")
+        if self.data.text_replay > 0 and not self.data.text:
+            raise ConfigError("data.text_replay > 0 needs data.text manifests of text-only examples")
+        if self.batch_size % self.grad_accum:
+            raise ConfigError("batch_size must be a multiple of grad_accum")
+        if self.steps < 1 or self.batch_size < 1:
+            raise ConfigError("steps and batch_size must be positive")
+
+
+def _build(cls, raw, path: str):
+    """Recursively turn a dict into dataclass `cls`, checking keys and basic types."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path or 'config'} must be a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(raw) - names
+    if unknown:
+        raise ConfigError(f"unknown key(s) {sorted(unknown)} in {path or 'config'}; known: {sorted(names)}")
+    values = {}
+    for name, value in raw.items():
+        hint, where = hints[name], f"{path}.{name}" if path else name
+        values[name] = _build(hint, value, where) if dataclasses.is_dataclass(hint) else _check(hint, value, where)
+    return cls(**values)
+
+
+def _check(hint, value, where: str):
+    """Check a leaf value against its annotation; ints are accepted where floats are expected."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            try:
+                return _check(option, value, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} is not a {hint}")
+    if hint is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{where}: expected nothing, got {value!r}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_check(typing.get_args(hint)[0], item, where) for item in value]
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        try:  # YAML 1.1 reads "1e-3" (no dot) as a string; accept what Python reads as a float
+            return float(value)
+        except ValueError:
+            pass
+    if hint in (int, str, bool) and type(value) is hint:
+        return value
+    raise ConfigError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Set dotted keys from "a.b=value" strings; values are parsed as YAML (numbers, lists, null)."""
+    for override in overrides:
+        if "=" not in override:
+            raise ConfigError(f"override {override!r} must look like key.path=value")
+        dotted, text = override.split("=", 1)
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {override!r}: {part} is not a section")
+        node[leaf] = yaml.safe_load(text)
+    return raw
+
+
+def load_train_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    """Read a YAML recipe (or start from defaults with path=None), apply overrides, validate."""
+    raw = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"training config not found: {path}")
+        raw = yaml.safe_load(path.read_text()) or {}
+    return _build(TrainConfig, apply_overrides(raw, list(overrides)), "")
+
+
+def config_to_dict(config: TrainConfig) -> dict:
+    return dataclasses.asdict(config)

@@ -1,0 +1,101 @@
+"""Training data: manifests -> deterministic, duration-bucketed global batches -> per-process micro-batches.
+
+The whole data order is a pure function of (seed, step): step s uses epoch s // batches_per_epoch and
+batch s % batches_per_epoch of that epoch's plan. So resuming at step s needs no saved iterator, and
+every process computes the same plan and takes its own share of each global batch.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from audiollm.audio import load_audio
+from audiollm.data.manifest import Example, read_manifest
+from audiollm.errors import ConfigError
+from audiollm.processor import Turn
+
+
+def load_examples(paths: Sequence[str], tasks: Sequence[str] = (), max_audio_seconds: float | None = None):
+    """Read manifests; keep the given tasks (all if empty) and clips up to max_audio_seconds.
+
+    Returns (kept examples, number skipped for length) so the caller can report what was left out.
+    """
+    examples, too_long = [], 0
+    for path in paths:
+        for example in read_manifest(path):
+            if tasks and example.task not in tasks:
+                continue
+            if max_audio_seconds is not None and example.duration > max_audio_seconds:
+                too_long += 1
+                continue
+            examples.append(example)
+    return examples, too_long
+
+
+@dataclass
+class BatchPlan:
+    """The order of global batches. Each epoch: shuffle, cut into buckets of `bucket_size` batches,
+    sort each bucket by duration (so a batch holds clips of similar length: little padding), cut into
+    batches, and shuffle the batches."""
+
+    durations: list[float]
+    batch_size: int
+    bucket_size: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        if len(self.durations) < self.batch_size:
+            raise ConfigError(f"{len(self.durations)} training examples are fewer than one batch of {self.batch_size}")
+        self.batches_per_epoch = len(self.durations) // self.batch_size  # the ragged rest waits for next epoch
+        self._cached_epoch, self._cached_batches = -1, []
+
+    def _epoch(self, epoch: int) -> list[list[int]]:
+        rng = random.Random(self.seed * 1_000_003 + epoch)
+        order = list(range(len(self.durations)))
+        rng.shuffle(order)
+        bucket = self.batch_size * self.bucket_size
+        batches = []
+        for start in range(0, self.batches_per_epoch * self.batch_size, bucket):
+            chunk = sorted(order[start : start + bucket], key=lambda i: self.durations[i])
+            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk) - self.batch_size + 1, self.batch_size)]
+        rng.shuffle(batches)
+        return batches[: self.batches_per_epoch]
+
+    def batch(self, step: int) -> list[int]:
+        """Example indices of the global batch used at optimiser step `step` (0-based)."""
+        epoch, index = divmod(step, self.batches_per_epoch)
+        if epoch != self._cached_epoch:
+            self._cached_epoch, self._cached_batches = epoch, self._epoch(epoch)
+        return self._cached_batches[index]
+
+
+def replay_indices(step: int, count: int, pool_size: int, seed: int) -> list[int]:
+    """`count` text-only example indices for `step`, a pure function of (seed, step)."""
+    rng = random.Random(seed * 7_919 + step)
+    return [rng.randrange(pool_size) for _ in range(count)]
+
+
+def share_of(batch: list, rank: int, world: int, accum: int) -> list[list]:
+    """This process's micro-batches of a global batch: world*accum contiguous slices, `accum` per rank.
+
+    Contiguous slices of a duration-sorted batch keep similar lengths together.
+    """
+    parts = world * accum
+    if len(batch) % parts:
+        raise ConfigError(f"a global batch of {len(batch)} does not split into {world} processes x {accum} steps")
+    size = len(batch) // parts
+    return [batch[(rank * accum + m) * size : (rank * accum + m + 1) * size] for m in range(accum)]
+
+
+def conversation_of(example: Example) -> tuple[list[Turn], str]:
+    """A manifest example as a one-turn conversation plus its reference answer."""
+    audio = [] if example.audio is None else [load_audio(example.audio_path)]
+    return [Turn("user", example.instruction, audio)], example.answer
+
+
+def audio_seconds(examples: Sequence[Example]) -> float:
+    return float(np.sum([example.duration for example in examples]))

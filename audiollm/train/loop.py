@@ -1,0 +1,170 @@
+"""The training loop, written out: plan -> collate -> forward -> loss -> backward -> clip -> step ->
+schedule -> log -> evaluate -> checkpoint. Both stages use it; a stage is a `Task` (see stage1.py and
+stage2.py) that owns the model, turns examples into batches, evaluates and exports what it trained.
+
+Loss normalisation: each micro-batch contributes sum(token losses) / (labelled tokens in the whole
+global batch), times the world size because DDP averages gradients over processes. So one process
+with gradient accumulation and N processes with the same global batch take the same optimiser steps.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from tqdm import tqdm
+
+from audiollm.errors import ConfigError
+from audiollm.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from audiollm.train.config import TrainConfig, config_to_dict
+from audiollm.train.data import BatchPlan, replay_indices, share_of
+from audiollm.train.distributed import Distributed, setup_distributed
+
+
+class Task(Protocol):
+    """What a training stage provides to the loop."""
+
+    model: torch.nn.Module
+    train_examples: list
+    text_examples: list
+
+    def collate(self, examples: list) -> dict[str, torch.Tensor]: ...
+    def loss_sum(self, model: torch.nn.Module, batch: dict) -> torch.Tensor: ...
+    def parameter_groups(self) -> list[dict]: ...
+    def evaluate(self) -> dict[str, float]: ...
+    def export(self, out: Path) -> dict: ...
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def learning_rate_factor(step: int, config: TrainConfig) -> float:
+    """Linear warm-up, then cosine or linear decay to 10% (or constant)."""
+    warmup = config.optim.warmup_steps
+    if step < warmup:
+        return (step + 1) / warmup
+    if config.optim.schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, config.steps - warmup)
+    decay = 0.5 * (1 + math.cos(math.pi * progress)) if config.optim.schedule == "cosine" else 1 - progress
+    return 0.1 + 0.9 * decay
+
+
+def _autocast(config: TrainConfig, device: torch.device):
+    """A context factory: bf16 autocast when asked for (and the GPU supports it), else nothing."""
+    if config.precision != "bf16":
+        return nullcontext
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("precision=bf16 but this GPU has no bfloat16 support; use fp32")
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def _global_batch(task: Task, plan: BatchPlan, step: int, config: TrainConfig) -> list:
+    examples = [task.train_examples[i] for i in plan.batch(step)]
+    replay = config.batch_size - plan.batch_size
+    if replay:
+        examples += [task.text_examples[i] for i in replay_indices(step, replay, len(task.text_examples), config.seed)]
+    return examples
+
+
+def _count_labels(batch: dict) -> int:
+    return int((batch["labels"][:, 1:] != -100).sum())
+
+
+def _one_step(task: Task, model, batches: list[dict], dist: Distributed, autocast) -> tuple[float, int]:
+    """Forward and backward over this process's micro-batches; returns (global mean loss, global tokens)."""
+    local_tokens = sum(_count_labels(batch) for batch in batches)
+    global_tokens = int(dist.all_sum(torch.tensor(local_tokens, dtype=torch.float64)).item())
+    total = torch.zeros((), dtype=torch.float64)
+    for index, batch in enumerate(batches):
+        last = index == len(batches) - 1
+        sync = nullcontext() if dist.world == 1 or last else model.no_sync()
+        with sync, autocast():
+            loss_sum = task.loss_sum(model, batch)
+        (loss_sum * dist.world / max(global_tokens, 1)).backward()
+        total += loss_sum.detach().double().cpu()
+    return float(dist.all_sum(total).item()) / max(global_tokens, 1), global_tokens
+
+
+def train(task_factory, config: TrainConfig) -> Path:
+    """Run (or resume) the recipe `config` with the stage built by task_factory(config, device, dist)."""
+    device = pick_device(config.device)
+    dist = setup_distributed(device)
+    run_dir = Path(config.out)
+    torch.manual_seed(config.seed)
+    task: Task = task_factory(config, device, dist)
+    model = task.model
+    if dist.world > 1:
+        # find_unused_parameters: a text-only (replay) micro-batch never reaches the adaptor.
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[dist.local_rank] if device.type == "cuda" else None, find_unused_parameters=True
+        )
+    optimiser = torch.optim.AdamW(task.parameter_groups(), betas=tuple(config.optim.betas),
+                                  weight_decay=config.optim.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: learning_rate_factor(step, config))
+    checkpoint = latest_checkpoint(run_dir)
+    start = load_checkpoint(checkpoint, task.model, optimiser, scheduler) if checkpoint else 0
+    replay = round(config.batch_size * config.data.text_replay)
+    plan = BatchPlan([e.duration for e in task.train_examples], config.batch_size - replay, config.bucket_size, config.seed)
+    trainable = [p for group in optimiser.param_groups for p in group["params"]]
+    autocast = _autocast(config, device)
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(config_to_dict(config), indent=2))
+    log = (run_dir / "log.jsonl").open("a") if dist.is_main else None
+    progress = tqdm(total=config.steps, initial=start, desc="training", disable=not dist.is_main)
+    model.train()
+    for step in range(start, config.steps):
+        began = time.perf_counter()
+        micro = share_of(_global_batch(task, plan, step, config), dist.rank, dist.world, config.grad_accum)
+        batches = [{k: v.to(device) for k, v in task.collate(m).items()} for m in micro]
+        loaded = time.perf_counter()
+        loss, tokens = _one_step(task, model, batches, dist, autocast)
+        computed = time.perf_counter()
+        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, config.optim.clip)
+        optimiser.step()
+        scheduler.step()
+        optimiser.zero_grad(set_to_none=True)
+        finished = time.perf_counter()
+        progress.update()
+        progress.set_postfix(loss=f"{loss:.3f}")
+        record = {"step": step + 1, "loss": loss, "tokens": tokens, "lr": scheduler.get_last_lr()[0],
+                  "grad_norm": float(grad_norm), "examples": config.batch_size,
+                  "seconds": {"data": loaded - began, "forward_backward": computed - loaded, "optimiser": finished - computed}}
+        _after_step(task, config, dist, run_dir, step + 1, record, log, optimiser, scheduler)
+    progress.close()
+    if dist.is_main:
+        model.eval()
+        summary = task.export(run_dir)
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        from audiollm.train.plots import plot_run
+
+        plot_run(run_dir)
+    if log:
+        log.close()
+    dist.barrier()
+    dist.close()
+    return run_dir
+
+
+def _after_step(task, config, dist, run_dir, step, record, log, optimiser, scheduler) -> None:
+    """Log every step (the curve is the record), evaluate and checkpoint on schedule (main process)."""
+    if dist.is_main and config.eval_every and step % config.eval_every == 0:
+        task.model.eval()
+        record["eval"] = task.evaluate()
+        task.model.train()
+    if log is not None:
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+    if config.save_every and step % config.save_every == 0 or step == config.steps:
+        if dist.is_main:
+            save_checkpoint(run_dir, step, task.model, optimiser, scheduler)
+    dist.barrier()

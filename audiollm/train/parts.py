@@ -1,0 +1,112 @@
+"""Which parameters learn, LoRA on the decoder, and the small "trained parts" file a run exports.
+
+A run's trained parts are everything training changed and nothing else: the adaptor and ln_speech
+(always), the unfrozen encoder layers (if any), and LoRA factors (A, B and their scale) instead of full
+decoder matrices. `merge_trained_parts` applies such a file to a freshly assembled model, so the shipped
+default model is a few MB in git while its base is rebuilt from packages.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from audiollm.config import AudioLLMConfig
+from audiollm.errors import ConfigError
+from audiollm.model import AudioLLM
+
+LORA_SCALES_KEY = "lora_scales"  # safetensors metadata: JSON {module name: alpha / r}
+CONFIG_KEY = "audiollm_config"  # safetensors metadata: the trained model's AudioLLMConfig (e.g. encoder_input)
+
+
+def set_trainable(model: AudioLLM, adaptor: bool, encoder: str, decoder: str, lora=None) -> None:
+    """Freeze everything, then unfreeze what the recipe names; add LoRA to the decoder if asked."""
+    model.requires_grad_(False)
+    for module in (model.ln_speech, model.speech_audio_adapter):
+        module.requires_grad_(adaptor)
+    if encoder == "full":
+        model.speech_encoder.requires_grad_(True)
+    elif encoder.startswith("top:"):
+        layers = model.speech_encoder.layers
+        count = int(encoder[4:])
+        if count > len(layers):
+            raise ConfigError(f"trainable.encoder={encoder}: the encoder has only {len(layers)} layers")
+        for layer in layers[len(layers) - count :]:
+            layer.requires_grad_(True)
+        model.speech_encoder.layer_norm.requires_grad_(True)
+    if decoder == "full":
+        model.text_decoder.requires_grad_(True)
+    elif decoder == "lora":
+        add_lora(model, lora)
+
+
+def add_lora(model: AudioLLM, lora) -> None:
+    """Inject PEFT LoRA layers into the decoder in place (module names and the HF surface stay as they are)."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                        target_modules=list(lora.target_modules))
+    inject_adapter_in_model(config, model.text_decoder)
+    for name, parameter in model.text_decoder.named_parameters():
+        parameter.requires_grad_("lora_" in name)
+
+
+def _lora_modules(model: AudioLLM):
+    """(name, module) of every LoRA-wrapped linear layer in the decoder."""
+    for name, module in model.named_modules():
+        if hasattr(module, "lora_A") and hasattr(module, "base_layer") and "default" in module.lora_A:
+            yield name, module
+
+
+def export_trained_parts(model: AudioLLM, path: str | Path) -> dict:
+    """Write the trained parts (see module docstring) atomically; returns {kind: parameter count}."""
+    tensors, scales = {}, {}
+    for name, module in _lora_modules(model):
+        tensors[f"{name}.lora_A"] = module.lora_A["default"].weight.detach().float().cpu().contiguous()
+        tensors[f"{name}.lora_B"] = module.lora_B["default"].weight.detach().float().cpu().contiguous()
+        scales[name] = float(module.scaling["default"])
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad and "lora_" not in name:
+            tensors[_plain_name(name)] = parameter.detach().cpu().contiguous()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    metadata = {LORA_SCALES_KEY: json.dumps(scales), CONFIG_KEY: json.dumps(model.config.to_dict()), "format": "pt"}
+    save_file(tensors, temporary, metadata=metadata)
+    temporary.replace(path)
+    counts = {"lora": sum(t.numel() for k, t in tensors.items() if ".lora_" in k)}
+    counts["full"] = sum(t.numel() for k, t in tensors.items() if ".lora_" not in k)
+    return counts
+
+
+def _plain_name(name: str) -> str:
+    """A parameter name without PEFT's wrapper segment (x.base_layer.weight -> x.weight)."""
+    return name.replace(".base_layer.", ".")
+
+
+def merge_trained_parts(model: AudioLLM, path: str | Path) -> None:
+    """Apply a trained-parts file to a model without LoRA layers: copy full tensors, add B @ A * scale,
+    and take the trained model's config (settings such as encoder_input travel with the weights)."""
+    state = model.state_dict()
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+        scales = json.loads(metadata.get(LORA_SCALES_KEY, "{}"))
+        if CONFIG_KEY in metadata:
+            model.config = AudioLLMConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
+        keys = list(handle.keys())
+        with torch.no_grad():
+            for key in keys:
+                if key.endswith((".lora_A", ".lora_B")):
+                    continue
+                if key not in state:
+                    raise ConfigError(f"{path}: the model has no tensor {key}")
+                state[key].copy_(handle.get_tensor(key))
+            for module_name, scale in scales.items():
+                weight = state[f"{module_name}.weight"]
+                down = handle.get_tensor(f"{module_name}.lora_A")
+                up = handle.get_tensor(f"{module_name}.lora_B")
+                weight += (up @ down * scale).to(weight.dtype)

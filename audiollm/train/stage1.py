@@ -1,0 +1,104 @@
+"""Stage 1: adapt the Whisper encoder to local speech by fine-tuning Whisper as Whisper (with its own
+decoder) on the ASR examples. Its encoder then goes into stage 2 (`model.encoder_weights: RUN_DIR`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from audiollm.audio import load_audio, log_mel_spectrogram
+from audiollm.errors import ConfigError
+from audiollm.train.config import TrainConfig
+from audiollm.train.data import load_examples
+from audiollm.train.distributed import Distributed
+
+_EVAL_GENERATIONS = 16
+
+
+def _asr_only(examples: list) -> list:
+    """Examples Whisper can learn from: ASR with a transcript (no-speech clips have no Whisper target)."""
+    return [e for e in examples if e.task == "asr" and not e.meta.get("no_speech")]
+
+
+class WhisperFineTuning:
+    """The stage-1 Task for train/loop.py."""
+
+    def __init__(self, config: TrainConfig, device: torch.device, dist: Distributed):
+        from audiollm.convert.sources import load_whisper
+
+        if config.trainable.decoder == "lora":
+            raise ConfigError("stage 1 trains Whisper's own decoder: trainable.decoder must be frozen or full")
+        self.config = config
+        bundle = load_whisper(config.model.encoder or "whisper-base")
+        self.tokenizer, self.n_mels, self.multilingual = bundle.tokenizer, bundle.n_mels, bundle.multilingual
+        model = bundle.model
+        model.requires_grad_(False)
+        encoder, spec = model.model.encoder, config.trainable.encoder
+        if spec == "full":
+            encoder.requires_grad_(True)
+        elif spec.startswith("top:"):
+            for layer in encoder.layers[len(encoder.layers) - int(spec[4:]) :]:
+                layer.requires_grad_(True)
+            encoder.layer_norm.requires_grad_(True)
+        if config.trainable.decoder == "full":
+            model.model.decoder.requires_grad_(True)
+        self.model = model.to(device)
+        self.device = device
+        data = config.data
+        self.train_examples = _asr_only(load_examples(data.train, (), data.max_audio_seconds)[0])
+        self.text_examples: list = []
+        if config.data.text_replay:
+            raise ConfigError("stage 1 has no text replay; set data.text_replay=0")
+        self.eval_examples = _asr_only(load_examples(data.eval, (), data.max_audio_seconds)[0])[: config.eval_examples]
+
+    def _token_ids(self, example) -> list[int]:
+        """<|startoftranscript|> [<|lang|> <|transcribe|>] <|notimestamps|> text <|endoftext|>."""
+        if self.multilingual:
+            self.tokenizer.set_prefix_tokens(language=example.language, task="transcribe", predict_timestamps=False)
+        return self.tokenizer(" " + example.answer.strip()).input_ids
+
+    def collate(self, examples: list) -> dict[str, torch.Tensor]:
+        """Whisper's own input: 30 s padded log-mels (not normalised), and decoder ids with labels."""
+        features, _ = log_mel_spectrogram([load_audio(e.audio_path) for e in examples], n_mels=self.n_mels)
+        rows = [self._token_ids(e) for e in examples]
+        length = max(len(row) for row in rows)
+        ids = torch.full((len(rows), length), self.tokenizer.eos_token_id, dtype=torch.long)
+        labels = torch.full((len(rows), length), -100, dtype=torch.long)
+        for index, row in enumerate(rows):
+            ids[index, : len(row)] = torch.tensor(row)
+            labels[index, : len(row)] = torch.tensor(row)
+        return {"input_features": features, "decoder_input_ids": ids, "labels": labels}
+
+    def loss_sum(self, model, batch: dict) -> torch.Tensor:
+        """Summed next-token loss; position t predicts token t + 1, as in stage 2."""
+        logits = model(input_features=batch["input_features"], decoder_input_ids=batch["decoder_input_ids"]).logits
+        targets = batch["labels"][:, 1:]
+        return torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-100, reduction="sum"
+        )
+
+    def parameter_groups(self) -> list[dict]:
+        return [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": self.config.optim.lr}]
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        from audiollm.evaluate.metrics import error_rate
+
+        sample = [e for e in self.eval_examples if e.language == "en"][:_EVAL_GENERATIONS]
+        if not sample:
+            return {}
+        features = self.collate(sample)["input_features"].to(self.device)
+        language = {"language": "en", "task": "transcribe"} if self.multilingual else {}
+        generated = self.model.generate(input_features=features, max_new_tokens=96, **language)
+        texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
+        return {"asr_wer": error_rate([e.answer for e in sample], texts).rate}
+
+    def export(self, run_dir: Path) -> dict:
+        """run_dir/encoder.safetensors (for stage 2) and run_dir/whisper (the whole fine-tuned Whisper)."""
+        encoder_state = {k: v.detach().cpu().contiguous() for k, v in self.model.model.encoder.state_dict().items()}
+        save_file(encoder_state, run_dir / "encoder.safetensors")
+        self.model.save_pretrained(run_dir / "whisper")
+        self.tokenizer.save_pretrained(run_dir / "whisper")
+        return {"encoder": str(run_dir / "encoder.safetensors"), "train_examples": len(self.train_examples)}

@@ -1,0 +1,140 @@
+"""Stage 2: multitask instruction tuning of the AudioLLM (adaptor; LoRA or full decoder; encoder frozen,
+partly or fully unfrozen), with text-only replay against forgetting."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import torch
+
+from audiollm.model import AudioLLM
+from audiollm.paths import cache_dir
+from audiollm.processor import AudioLLMProcessor
+from audiollm.train.config import ModelSpec, TrainConfig
+from audiollm.train.data import conversation_of, load_examples
+from audiollm.train.distributed import Distributed
+from audiollm.train.parts import export_trained_parts, merge_trained_parts, set_trainable
+
+_QUICK_EVAL_GENERATIONS = 16  # generated answers per evaluation (the dev loss uses every eval example)
+
+
+def resolve_model_folder(spec: ModelSpec, dist: Distributed) -> Path:
+    """The folder to start from: assembled from parts (cached), the shipped default, or a given folder."""
+    if spec.encoder and spec.decoder:
+        from audiollm.convert.build import build_audiollm
+
+        slug = re.sub(r"[^A-Za-z0-9.]+", "_", f"{spec.encoder}+{spec.decoder}+{spec.adaptor}")
+        folder = cache_dir("bases") / slug
+        if dist.is_main and not (folder / "build_info.json").is_file():
+            staging = folder.with_name(folder.name + ".partial")
+            build_audiollm(spec.encoder, spec.decoder, staging, adaptor=spec.adaptor)
+            staging.rename(folder)
+        dist.barrier()
+        return folder
+    if spec.init == "default":
+        from audiollm.default import default_model_folder
+
+        return default_model_folder()[0]
+    return Path(spec.init)
+
+
+class InstructionTuning:
+    """The stage-2 Task for train/loop.py."""
+
+    def __init__(self, config: TrainConfig, device: torch.device, dist: Distributed):
+        self.config = config
+        self.base_folder = resolve_model_folder(config.model, dist)
+        model = AudioLLM.from_pretrained(self.base_folder)
+        model.config = dataclasses.replace(model.config, encoder_input=config.model.encoder_input)
+        if config.model.encoder_weights:
+            _load_stage1_encoder(model, Path(config.model.encoder_weights))
+        set_trainable(model, config.trainable.adaptor, config.trainable.encoder, config.trainable.decoder, config.lora)
+        if config.activation_checkpointing:
+            model.text_decoder.gradient_checkpointing_enable()
+        self.model = model.to(device)
+        self.device = device
+        self.processor = AudioLLMProcessor.from_pretrained(self.base_folder, model.config)
+        data = config.data
+        self.train_examples, self.skipped_too_long = load_examples(data.train, data.tasks, data.max_audio_seconds)
+        self.text_examples = load_examples(data.text)[0] if data.text else []
+        self.eval_examples = load_examples(data.eval, data.tasks, data.max_audio_seconds)[0][: config.eval_examples]
+
+    def collate(self, examples: list) -> dict[str, torch.Tensor]:
+        conversations, answers = zip(*(conversation_of(example) for example in examples))
+        return self.processor(list(conversations), list(answers))
+
+    def loss_sum(self, model, batch: dict) -> torch.Tensor:
+        return model(**batch, loss_reduction="sum", labelled_logits_only=True).loss
+
+    def parameter_groups(self) -> list[dict]:
+        """Adaptor at lr, LoRA at lora_lr, encoder at encoder_lr and a fully trained decoder at decoder_lr
+        (both default to lr / 10: pretrained weights need gentler steps than the fresh adaptor)."""
+        optim = self.config.optim
+        rates = {"adaptor": optim.lr, "lora": optim.lora_lr or optim.lr,
+                 "encoder": optim.encoder_lr or optim.lr / 10, "decoder": optim.decoder_lr or optim.lr / 10}
+        groups: dict[str, list] = {name: [] for name in rates}
+        for name, parameter in self.model.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            if "lora_" in name:
+                groups["lora"].append(parameter)
+            elif name.startswith("speech_encoder."):
+                groups["encoder"].append(parameter)
+            elif name.startswith("text_decoder."):
+                groups["decoder"].append(parameter)
+            else:
+                groups["adaptor"].append(parameter)
+        return [{"params": params, "lr": rates[name], "name": name} for name, params in groups.items() if params]
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Dev loss on every eval example, and WER / token F1 of a few greedy answers."""
+        from audiollm.evaluate.metrics import error_rate, token_f1
+
+        if not self.eval_examples:
+            return {}
+        total, tokens = 0.0, 0
+        for start in range(0, len(self.eval_examples), 8):
+            batch = {k: v.to(self.device) for k, v in self.collate(self.eval_examples[start : start + 8]).items()}
+            total += float(self.loss_sum(self.model, batch))
+            tokens += int((batch["labels"][:, 1:] != -100).sum())
+        sample = self.eval_examples[:_QUICK_EVAL_GENERATIONS]
+        answers = self._generate(sample)
+        asr = [(e.answer, a) for e, a in zip(sample, answers) if e.task == "asr" and e.language == "en"]
+        others = [token_f1(e.answer, a) for e, a in zip(sample, answers) if e.task != "asr"]
+        metrics = {"dev_loss": total / max(tokens, 1)}
+        if asr:
+            metrics["asr_wer"] = error_rate(*zip(*asr)).rate
+        if others:
+            metrics["token_f1"] = sum(others) / len(others)
+        return metrics
+
+    def _generate(self, examples: list) -> list[str]:
+        conversations = [conversation_of(example)[0] for example in examples]
+        batch = {k: v.to(self.device) for k, v in self.processor(conversations).items()}
+        generated = self.model.generate(**batch, max_new_tokens=48, do_sample=False,
+                                        eos_token_id=self.processor.stop_token_ids,
+                                        pad_token_id=self.processor.tokenizer.pad_token_id)
+        return [self.processor.decode(row) for row in generated]
+
+    def export(self, run_dir: Path) -> dict:
+        """Write trained_parts.safetensors and a ready-to-use merged model folder under run_dir/model."""
+        parts = run_dir / "trained_parts.safetensors"
+        counts = export_trained_parts(self.model, parts)
+        merged = AudioLLM.from_pretrained(self.base_folder)
+        merge_trained_parts(merged, parts)  # also takes the trained config (encoder_input, ...)
+        merged.save_pretrained(run_dir / "model")
+        self.processor.save_pretrained(run_dir / "model")
+        return {"trained_parts": str(parts), "trained_parameters": counts, "base": str(self.base_folder),
+                "train_examples": len(self.train_examples), "skipped_too_long": self.skipped_too_long,
+                "config": dataclasses.asdict(self.model.config)}
+
+
+def _load_stage1_encoder(model: AudioLLM, folder: Path) -> None:
+    """Replace the speech encoder with the encoder of a stage-1 (Whisper fine-tuning) output folder."""
+    from safetensors.torch import load_file
+
+    state = load_file(folder / "encoder.safetensors")
+    model.speech_encoder.load_state_dict(state)
