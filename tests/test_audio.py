@@ -91,7 +91,8 @@ def test_features_match_whisper_feature_extractor(feature_batch, extractors, n_m
     )
     features, mask = log_mel_spectrogram(feature_batch, n_mels=n_mels, do_normalize=do_normalize)
     assert features.shape == (4, n_mels, 3000) and features.dtype == torch.float32
-    assert (features - reference["input_features"]).abs().max().item() < 1e-4
+    # The contract is 1e-4; on the CPU we use the reference's own float32 normalisation, so ~1e-7.
+    assert (features - reference["input_features"]).abs().max().item() < 1e-5
     assert mask.dtype == torch.int64
     assert torch.equal(mask, reference["attention_mask"].to(torch.int64))
     # Real lengths: ceil(len / 160) frames are valid; the 35 s clip fills all 3000.
@@ -249,7 +250,7 @@ def test_load_errors(tmp_path):
         (tmp_path / "missing.wav", {}, "not found"),
         (tmp_path, {}, "directory"),
         (b"", {}, "empty"),
-        (b"definitely not an audio file" * 10, {}, "not audio"),
+        (b"definitely not an audio file" * 10, {}, "not audio"),  # with or without ffmpeg
         (np.zeros(0, np.float32), {"sampling_rate": SR}, "empty"),
         (np.array([0.1, np.nan, 0.2], np.float32), {"sampling_rate": SR}, "NaN"),
         (np.array([0.1, np.inf], np.float32), {"sampling_rate": SR}, "infinite"),
@@ -263,10 +264,18 @@ def test_load_errors(tmp_path):
     corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
     empty_wav = tmp_path / "silence.wav"
     sf.write(empty_wav, np.zeros(0, np.float32), SR)
-    cases += [(corrupt, {}, "not audio" if shutil.which("ffmpeg") else "Cannot decode"), (empty_wav, {}, "empty")]
+    cases += [(corrupt, {}, "not audio"), (empty_wav, {}, "empty")]
     for source, kwargs, keyword in cases:
         with pytest.raises(AudioError, match=keyword):
             load_audio(source, **kwargs)
+
+
+def test_unreadable_without_ffmpeg_says_how_to_fix(tmp_path, monkeypatch):
+    monkeypatch.setattr("audiollm.audio.io.shutil.which", lambda name: None)
+    with pytest.raises(AudioError, match="Format not recognised") as error:
+        load_audio(b"definitely not an audio file" * 10)
+    assert "not audio" in str(error.value) and "Install ffmpeg" in str(error.value)
+    assert "BytesIO" not in str(error.value)  # no Python object reprs in a user-facing message
 
 
 # --------------------------------------------------------------------------- windows

@@ -58,7 +58,10 @@ def log_mel_spectrogram(
       mask: (N, F) int64 frame attention mask, mask[i, f] = 1 iff f * 160 < len_i, i.e. ceil(len_i / 160)
         leading ones - the extractor's sample mask taken with stride 160.
     With padding="max_length" both equal `WhisperFeatureExtractor(feature_size=n_mels)(...,
-    padding="max_length", return_attention_mask=True, do_normalize=...)` to about 1e-5.
+    padding="max_length", return_attention_mask=True, do_normalize=...)`: the mask exactly, the features
+    to ~1e-7 on the CPU and ~3e-5 on a GPU (float32 rounding); "longest" equals the extractor with padding="longest",
+    pad_to_multiple_of=160. A clip's features never depend on the rest of its batch (per-clip
+    normalisation and dynamic-range floor), so batched == one by one.
     """
     if padding not in ("max_length", "longest"):
         raise ValueError(f"padding must be 'max_length' or 'longest', got {padding!r}.")
@@ -68,16 +71,14 @@ def log_mel_spectrogram(
     clips = _as_clips(waveforms)
     if n_samples is not None:
         clips = [clip[:n_samples] for clip in clips]
-    lengths = torch.tensor([clip.shape[0] for clip in clips], dtype=torch.int64, device=device)
+    sizes = [clip.shape[0] for clip in clips]
+    lengths = torch.tensor(sizes, dtype=torch.int64, device=device)
     if padding == "max_length":
         total = n_samples
     else:
-        total = -(-int(lengths.max()) // HOP_LENGTH) * HOP_LENGTH  # round up: no sample is left out
+        total = -(-max(sizes) // HOP_LENGTH) * HOP_LENGTH  # round up to whole hops: no sample is left out
     with torch.no_grad():  # features are data; no graph (not inference_mode: they may feed training)
-        batch = _pad_batch(clips, total, device)
-        if do_normalize:
-            batch = _normalize_(batch, lengths)
-        features = _log_mel(batch, n_mels)
+        features = _log_mel(_pad_batch(clips, lengths, total, do_normalize), n_mels)
     frames = features.shape[-1]
     mask = torch.arange(frames, device=device)[None, :] * HOP_LENGTH < lengths[:, None]
     return features, mask.to(torch.int64)
@@ -120,56 +121,46 @@ def _as_clips(waveforms: _Waveforms) -> list[torch.Tensor]:
     return clips
 
 
-def _pad_batch(clips: list[torch.Tensor], total: int, device: torch.device) -> torch.Tensor:
-    """Right-pad with zeros (silence) into one new (N, total) float32 tensor on `device`."""
-    if device.type == "cpu":
-        # Built in numpy: numpy backs big arrays with huge pages, so filling a fresh 16 x 30 s buffer
-        # costs ~4 ms against ~120 ms for a fresh torch buffer (page faults) on our test machines.
-        padded = np.zeros((len(clips), total), dtype=np.float32)
-        for row, clip in zip(padded, clips):
-            row[: clip.shape[0]] = clip.cpu().numpy()
-        return torch.from_numpy(padded)
-    batch = torch.zeros(len(clips), total, dtype=torch.float32, device=device)
-    for row, clip in zip(batch, clips):
-        row[: clip.shape[0]] = clip  # copy_ also moves CPU samples to the device
-    return batch
+def _pad_batch(clips: list[torch.Tensor], lengths: torch.Tensor, total: int, normalize: bool) -> torch.Tensor:
+    """Right-pad with zeros (silence) into one new (N, total) float32 tensor on `lengths.device`.
+
+    normalize: scale each clip to zero mean, unit variance over its own samples first (padding stays 0).
+    """
+    if lengths.device.type != "cpu":
+        batch = torch.zeros(len(clips), total, dtype=torch.float32, device=lengths.device)
+        for row, clip in zip(batch, clips):
+            row[: clip.shape[0]] = clip  # copy_ also moves CPU samples to the device
+        return _normalize_(batch, lengths) if normalize else batch
+    # On the CPU the batch is built in numpy: numpy backs big arrays with huge pages, so filling a fresh
+    # 16 x 30 s buffer costs ~4 ms against ~120 ms for a fresh torch buffer (page faults) on our machines.
+    padded = np.zeros((len(clips), total), dtype=np.float32)
+    for row, clip in zip(padded, clips):
+        samples = clip.cpu().numpy()
+        if normalize:
+            # The reference's own float32 numpy arithmetic, so CPU features match it bit for bit here.
+            samples = (samples - samples.mean()) / np.sqrt(samples.var() + 1e-7)
+        row[: samples.shape[0]] = samples
+    return torch.from_numpy(padded)
 
 
 def _normalize_(batch: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """In place: zero mean, unit variance per row over its first `lengths[i]` samples; padding stays 0.
+    """In place, on an accelerator: zero mean, unit variance per row over its first `lengths[i]`
+    samples; padding stays 0. batch: (N, L) with zeros after each length; lengths: (N,).
 
-    batch: (N, L) with zeros after each length; lengths: (N,). Population variance, like numpy's var,
-    and the same float32 steps as the extractor: (x - mean) / sqrt(var + 1e-7).
+    Population variance and the same float32 steps as the reference, (x - mean) / sqrt(var + 1e-7).
+    The sums accumulate in float64: a float32 sum's rounding depends on how the reduction is split
+    (batch size), which would make a clip's features depend on its batch; float64 sums round to the
+    same float32 mean and variance whatever the split. (MPS has no float64; it keeps float32.)
     """
-    count = lengths[:, None].to(torch.float64 if batch.device.type != "mps" else torch.float32)
+    accumulate = torch.float32 if batch.device.type == "mps" else torch.float64
+    count = lengths[:, None].to(accumulate)
     # Padding is zero, so the plain row sum is the sum over valid samples.
-    mean = (_row_sums(batch, squared=False) / count).to(batch.dtype)
+    mean = (batch.sum(dim=1, keepdim=True, dtype=accumulate) / count).to(batch.dtype)
     batch.sub_(mean)
     for row, length in zip(batch, lengths.tolist()):
         row[length:] = 0.0  # the padding is silence again, and out of the variance
-    var = (_row_sums(batch, squared=True) / count).to(batch.dtype)
-    return batch.div_(torch.sqrt(var + 1e-7))
-
-
-def _row_sums(batch: torch.Tensor, squared: bool) -> torch.Tensor:
-    """(N, L) -> (N, 1) sums of each row (or of its squares), accumulated in float64.
-
-    Why float64: a float32 sum's rounding depends on how the reduction is split (batch size,
-    device), which would make a clip's features depend on its batch; float64 sums round to the same
-    float32 mean and variance whatever the split. On the CPU numpy does it (it converts in small
-    blocks; torch's dtype=float64 first copies the whole batch, 8x slower). MPS has no float64.
-    """
-    if batch.device.type == "cpu":
-        array = batch.numpy()
-        if squared:
-            sums = np.einsum("ij,ij->i", array, array, dtype=np.float64)
-        else:
-            sums = array.sum(axis=1, dtype=np.float64)
-        return torch.from_numpy(sums)[:, None]
-    accumulate = torch.float32 if batch.device.type == "mps" else torch.float64
-    if squared:
-        return torch.linalg.vector_norm(batch, dim=1, keepdim=True, dtype=accumulate).square()
-    return batch.sum(dim=1, keepdim=True, dtype=accumulate)
+    squares = torch.linalg.vector_norm(batch, dim=1, keepdim=True, dtype=accumulate).square()
+    return batch.div_(torch.sqrt((squares / count).to(batch.dtype) + 1e-7))
 
 
 def _log_mel(batch: torch.Tensor, n_mels: int) -> torch.Tensor:

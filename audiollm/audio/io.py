@@ -102,7 +102,7 @@ def _read_path(path: Path) -> tuple[np.ndarray, int]:
     try:
         samples, rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError) as error:
-        samples, rate = _decode_with_ffmpeg(path, str(path), str(error))
+        samples, rate = _decode_with_ffmpeg(path, str(path), _reason(error))
     return samples, rate
 
 
@@ -118,7 +118,12 @@ def _read_bytes(data: bytes) -> tuple[np.ndarray, int]:
         with tempfile.TemporaryDirectory(prefix="audiollm-") as folder:
             path = Path(folder) / "upload"
             path.write_bytes(data)
-            return _decode_with_ffmpeg(path, f"the given {len(data)} bytes", str(error))
+            return _decode_with_ffmpeg(path, f"the given {len(data)} bytes", _reason(error))
+
+
+def _reason(error: Exception) -> str:
+    """libsndfile's own words ("Format not recognised"), without soundfile's "Error opening <obj>:"."""
+    return str(getattr(error, "error_string", error)).strip().rstrip(".")
 
 
 def _decode_with_ffmpeg(path: Path, what: str, soundfile_error: str) -> tuple[np.ndarray, int]:
@@ -130,8 +135,9 @@ def _decode_with_ffmpeg(path: Path, what: str, soundfile_error: str) -> tuple[np
     fix = "Convert it to WAV or FLAC, or check that it really is audio."
     if shutil.which("ffmpeg") is None:
         raise AudioError(
-            f"Cannot decode {what}: not a format soundfile reads ({soundfile_error.strip()}) and ffmpeg is "
-            "not installed for other formats. Install ffmpeg, or convert the audio to WAV or FLAC."
+            f"Cannot decode {what}: soundfile cannot read it ({soundfile_error}) and ffmpeg, which reads more "
+            "formats, is not installed; it may also be corrupt or not audio. Install ffmpeg, or convert the "
+            "audio to WAV or FLAC."
         )
     command = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-vn", "-f", "wav", "-c:a", "pcm_f32le", "-"]
     result = subprocess.run(command, capture_output=True, check=False)

@@ -1,0 +1,1 @@
+"""Small resources the demo needs, made on this machine rather than shipped."""
