@@ -69,7 +69,7 @@ class DataSpec:
     train: list[str] = field(default_factory=list)
     eval: list[str] = field(default_factory=list)
     text_replay: float = 0.0  # fraction of each batch drawn from text-only examples (task "text")
-    text: list[str] = field(default_factory=list)  # manifests of text-only instruction data
+    text: list[str] = field(default_factory=list)  # manifests for replay: text examples, or SI/SQA with transcripts
     max_audio_seconds: float = 30.0  # longer training clips are skipped (counted and reported)
     tasks: list[str] = field(default_factory=list)  # empty: all tasks
 

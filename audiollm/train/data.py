@@ -91,6 +91,28 @@ def share_of(batch: list, rank: int, world: int, accum: int) -> list[list]:
     return [batch[(rank * accum + m) * size : (rank * accum + m + 1) * size] for m in range(accum)]
 
 
+def as_text_example(example: Example) -> Example | None:
+    """A text-only version of an example for replay, or None.
+
+    Text examples stay as they are; a spoken instruction (SI) becomes its transcript as the prompt, and
+    spoken QA becomes "passage + question" — the same answers, so replay keeps the decoder answering
+    text without any audio.
+    """
+    if example.task == "text":
+        return example
+    transcript = example.meta.get("transcript")
+    if not transcript:
+        return None
+    if example.task == "si":
+        instruction = transcript
+    elif example.task == "sqa" and example.meta.get("question"):
+        instruction = f"{transcript}\n\nQuestion: {example.meta['question']}"
+    else:
+        return None
+    return Example(id=f"{example.id}-text", task="text", instruction=instruction, answer=example.answer,
+                   language=example.language, split=example.split)
+
+
 def conversation_of(example: Example) -> tuple[list[Turn], str]:
     """A manifest example as a one-turn conversation plus its reference answer."""
     audio = [] if example.audio is None else [load_audio(example.audio_path)]

@@ -13,7 +13,8 @@ from audiollm.model import AudioLLM
 from audiollm.paths import cache_dir
 from audiollm.processor import AudioLLMProcessor
 from audiollm.train.config import ModelSpec, TrainConfig
-from audiollm.train.data import conversation_of, load_examples
+from audiollm.errors import ConfigError
+from audiollm.train.data import as_text_example, conversation_of, load_examples
 from audiollm.train.distributed import Distributed
 from audiollm.train.parts import export_trained_parts, merge_trained_parts, set_trainable
 
@@ -58,7 +59,11 @@ class InstructionTuning:
         self.processor = AudioLLMProcessor.from_pretrained(self.base_folder, model.config)
         data = config.data
         self.train_examples, self.skipped_too_long = load_examples(data.train, data.tasks, data.max_audio_seconds)
-        self.text_examples = load_examples(data.text)[0] if data.text else []
+        # Replay data: text-only examples, or text versions of spoken ones (see as_text_example).
+        candidates = load_examples(data.text)[0] if data.text else []
+        self.text_examples = [t for t in map(as_text_example, candidates) if t is not None]
+        if data.text_replay and not self.text_examples:
+            raise ConfigError(f"data.text_replay is set but {data.text} hold no text or transcribed SI/SQA examples")
         self.eval_examples = load_examples(data.eval, data.tasks, data.max_audio_seconds)[0][: config.eval_examples]
 
     def collate(self, examples: list) -> dict[str, torch.Tensor]:
