@@ -6,9 +6,10 @@ every other task the LLM gets `CASCADE_PROMPT` (instruction + transcript) throug
 
 Transcription backends:
 - faster-whisper on a CTranslate2 folder (`whisper_ct2_folder`), the default: the shipped Whisper
-  models are CTranslate2 folders already, int8 CTranslate2 is several times faster than PyTorch on
-  a CPU, and it runs Whisper's own long-form decoding (sliding 30 s windows with timestamps, no-speech
-  detection), which makes it the fair "Whisper as designed" baseline on long audio and silence.
+  models are CTranslate2 folders already, it runs Whisper's own long-form decoding (sliding 30 s
+  windows with timestamps, no-speech detection), which makes it the fair "Whisper as designed"
+  baseline on long audio and silence, and int8 CTranslate2 was the faster CPU path here (8 clips of
+  4.8 s, whisper-tiny.en: 14.0 s vs 17.7 s for transformers batched by 8; docs/evaluation.md).
 - Hugging Face `generate` on `load_whisper(...)`, for HF Whisper folders, hub ids and tiny test
   models; audio longer than 30 s is cut into 30 s windows whose transcripts are joined.
 
@@ -38,9 +39,13 @@ class Transcriber(Protocol):
 
     name: str
 
-    def transcribe(self, audios: Sequence[np.ndarray]) -> list[str]: ...
+    def transcribe(self, audios: Sequence[np.ndarray]) -> list[str]:
+        """One transcript per clip."""
+        ...
 
-    def describe(self) -> dict: ...
+    def identity(self) -> dict:
+        """What to record about this transcriber."""
+        ...
 
 
 class FasterWhisperTranscriber:
@@ -56,6 +61,7 @@ class FasterWhisperTranscriber:
         self.model = WhisperModel(str(folder), device=device, compute_type=compute_type, cpu_threads=cpu_threads)
 
     def transcribe(self, audios: Sequence[np.ndarray]) -> list[str]:
+        """One transcript per clip; each clip runs Whisper's own long-form decoding."""
         texts = []
         for audio in audios:
             # Not conditioning on previous text keeps one bad window from derailing the rest.
@@ -64,7 +70,8 @@ class FasterWhisperTranscriber:
             texts.append(" ".join(segment.text.strip() for segment in segments).strip())
         return texts
 
-    def describe(self) -> dict:
+    def identity(self) -> dict:
+        """Backend, folder and decoding settings, for the report."""
         return {"name": self.name, **self.settings}
 
 
@@ -93,6 +100,7 @@ class HFWhisperTranscriber:
         return [text.strip() for text in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
     def transcribe(self, audios: Sequence[np.ndarray]) -> list[str]:
+        """One transcript per clip: its 30 s windows are decoded in batches and joined in order."""
         windows, owners = [], []
         for index, audio in enumerate(audios):
             for start in range(0, max(len(audio), 1), WINDOW):
@@ -106,7 +114,8 @@ class HFWhisperTranscriber:
             joined[owner].append(text)
         return [" ".join(t for t in parts if t) for parts in joined]
 
-    def describe(self) -> dict:
+    def identity(self) -> dict:
+        """Backend and decoding settings, for the report."""
         return {"name": self.name, "backend": "transformers", "decoding": "greedy",
                 "window_seconds": 30, "max_new_tokens": self.max_new_tokens}
 
@@ -160,12 +169,14 @@ class CascadeResponder:
         self.transcriber, self.llm, self.prompt, self.batch_size = transcriber, llm, prompt, batch_size
         self.name = name or f"cascade:{transcriber.name}+{llm.name}"
 
-    def describe(self) -> dict:
-        return {"kind": "cascade", "asr": self.transcriber.describe(), "llm": self.llm.name,
+    def identity(self) -> dict:
+        """Both halves, the prompt template and the LLM's stop ids, recorded with every score."""
+        return {"kind": "cascade", "asr": self.transcriber.identity(), "llm": self.llm.name,
                 "prompt_template": self.prompt, "chat_template": bool(getattr(self.llm.tokenizer, "chat_template", None)),
                 "llm_decoding": {"greedy_at_temperature_0": True, "stop_ids": self.llm.stop_ids}}
 
     def respond(self, requests: Sequence[SpeechRequest]) -> list[str]:
+        """Transcribe every clip of the batch, then answer non-ASR requests in LLM batches."""
         with_audio = [i for i, r in enumerate(requests) if r.audio is not None]
         transcripts = dict(zip(with_audio, self.transcriber.transcribe([requests[i].audio for i in with_audio])))
         answers: list[str | None] = [None] * len(requests)

@@ -82,7 +82,8 @@ def resolve_responder(name: str, device: str = "cpu", dtype: str | None = None, 
     except ImportError:
         raise ModelNotFoundError("audiollm.api is not available in this install; use a cascade:... "
                                  "or http://... model") from None
-    return load(name, device=device, dtype=dtype)
+    options = {"dtype": dtype} if dtype else {}  # the API has its own default dtype
+    return load(name, device=device, batch_size=batch_size, **options)
 
 
 def _torch_dtype(name: str | None):

@@ -139,6 +139,17 @@ def to_mono_16k(samples: np.ndarray, rate: int) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+# Opened HF folders: a cache filled on first use, never at import.
+_HF_CACHE: dict[Path, object] = {}
+
+
+def _hf_cache(path: Path):
+    """Open each HF folder once per process; rows are then read lazily by index."""
+    if path not in _HF_CACHE:
+        _HF_CACHE[path] = _open_hf_folder(path)
+    return _HF_CACHE[path]
+
+
 def _hf_audio(example: Example) -> np.ndarray:
     """Audio of an AudioBench-layout row: encoded bytes, a path, or an already decoded array."""
     dataset = _hf_cache(example.root)
@@ -150,16 +161,6 @@ def _hf_audio(example: Example) -> np.ndarray:
     if isinstance(value, dict) and (value.get("bytes") or value.get("path")):
         return to_mono_16k(*_decode(value.get("bytes") or value["path"]))
     raise AudioError(f"{example.root}: row {example.meta['hf_row']} has no readable 'context' audio")
-
-
-_HF_CACHE: dict[Path, object] = {}
-
-
-def _hf_cache(path: Path):
-    """Open each HF folder once per process; rows are then read lazily by index."""
-    if path not in _HF_CACHE:
-        _HF_CACHE[path] = _open_hf_folder(path)
-    return _HF_CACHE[path]
 
 
 def load_audio(example: Example) -> np.ndarray | None:

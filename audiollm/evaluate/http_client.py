@@ -83,7 +83,7 @@ class HttpResponder:
             self.name = f"{self._model}@{self.base_url}"
         return self._model
 
-    def describe(self) -> dict:
+    def identity(self) -> dict:
         """Identity recorded with scores: the server and the model id it reports."""
         return {"kind": "http", "url": self.base_url, "served_model": self.model}
 
@@ -101,4 +101,5 @@ class HttpResponder:
             return list(pool.map(self._one, requests))
 
     def close(self) -> None:
+        """Close the HTTP connection pool."""
         self._client.close()

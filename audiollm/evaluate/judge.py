@@ -72,6 +72,7 @@ class Rating:
 
     @property
     def ok(self) -> bool:
+        """True if a rating was found."""
         return self.method != "failed"
 
 
@@ -148,7 +149,7 @@ class JudgeClient:
             self._model = data[0]["id"]
         return self._model
 
-    def describe(self) -> dict:
+    def identity(self) -> dict:
         """Identity and settings to record beside judge scores."""
         return {"url": self.base_url, "model": self.model, "temperature": 0.0,
                 "max_tokens": self.max_tokens, "rubric_version": RUBRIC_VERSION}
@@ -179,4 +180,5 @@ class JudgeClient:
             return list(pool.map(self.ask, prompts))
 
     def close(self) -> None:
+        """Close the HTTP connection pool."""
         self._client.close()

@@ -181,20 +181,35 @@ def contains_match(reference: str, prediction: str) -> bool:
     return f" {ref} " in f" {hyp} "
 
 
+# Other ways answers name a closed-set label. Digits are also accepted as English words ("2" ->
+# "two") and "X-accented" labels as "X" alone; gender labels as the everyday nouns.
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+_LABEL_SYNONYMS = {"male": ("man", "boy", "masculine"), "female": ("woman", "girl", "feminine")}
+
+
+def choice_variants(choice: str) -> list[str]:
+    """Normalised strings that count as naming `choice` (itself first)."""
+    text = normalise_answer(choice)
+    variants = [text] + list(_LABEL_SYNONYMS.get(text, ()))
+    if text.isdigit() and int(text) < len(_NUMBER_WORDS):
+        variants.append(_NUMBER_WORDS[int(text)])
+    if text.endswith(" accented") and len(text.split()) > 1:
+        variants.append(text[: -len(" accented")])
+    return [v for v in variants if v]
+
+
 def match_choice(prediction: str, choices: Sequence[str]) -> str | None:
     """The choice a free-form answer names, or None.
 
-    A choice counts when its normalised text appears as whole words in the normalised prediction
-    (so "female" does not match "male"). When several appear, the one named first wins ("male, not
-    female" -> "male"); ties at the same position go to the longer choice.
+    A choice counts when one of its `choice_variants` appears as whole words in the normalised
+    prediction (so "female" does not match "male"). When several appear, the one named first wins
+    ("male, not female" -> "male"); ties at the same position go to the longer text.
     """
     hyp = f" {normalise_answer(prediction)} "
     best: tuple[int, int, str] | None = None
     for choice in choices:
-        text = normalise_answer(choice)
-        if not text:
-            continue
-        position = hyp.find(f" {text} ")
-        if position >= 0 and (best is None or (position, -len(text)) < best[:2]):
-            best = (position, -len(text), choice)
+        for text in choice_variants(choice):
+            position = hyp.find(f" {text} ")
+            if position >= 0 and (best is None or (position, -len(text)) < best[:2]):
+                best = (position, -len(text), choice)
     return None if best is None else best[2]

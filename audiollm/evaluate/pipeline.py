@@ -48,6 +48,15 @@ def _check_resume(out_dir: Path, fingerprint: dict, overwrite: bool) -> None:
                               f"({previous}); use a new --out folder, or --overwrite to start again")
 
 
+def _corpus_no_speech_answer() -> str | None:
+    """The corpus's fixed answer for silence ("[no speech]"), if this install has the corpus tool."""
+    try:
+        from audiollm.data.conventions import NO_SPEECH_ANSWER
+    except ImportError:
+        return None
+    return NO_SPEECH_ANSWER
+
+
 def _limit(sets: list[EvalSet], limit: int | None) -> list[EvalSet]:
     if not limit:
         return sets
@@ -81,13 +90,11 @@ def evaluate(responder: Responder, data: Sequence[str | Path] | Sequence[EvalSet
     fingerprint = {"model": identity, "decoding": asdict(decoding)}
     _check_resume(out_dir, fingerprint, overwrite)
     if no_speech_answer is None:
-        import audiollm.data
-
-        no_speech_answer = getattr(audiollm.data, "NO_SPEECH_ANSWER", None)
+        no_speech_answer = _corpus_no_speech_answer()
     run = {"fingerprint": fingerprint, "model": identity, "decoding": asdict(decoding),
            "data": [{"name": s.name, "path": str(s.path), "n": len(s.examples)} for s in sets],
            "normaliser": normaliser_info(), "bleu_tokenize": bleu_tokenize, "batch_size": batch_size,
-           "judge": judge.describe() if judge is not None else None, "no_speech_answer": no_speech_answer,
+           "judge": judge.identity() if judge is not None else None, "no_speech_answer": no_speech_answer,
            "versions": _versions()}
     write_json(out_dir / "run.json", run)
 

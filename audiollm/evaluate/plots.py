@@ -70,9 +70,10 @@ def plot_duration(curves: Mapping[str, Mapping[str, Sequence[dict]]], path: Path
     for axes, title in ((wer_axes, "ASR error rate (lower is better)"),
                         (quality_axes, "Answer quality (higher is better)")):
         axes.axvline(WINDOW_SECONDS, color="grey", linestyle="--", linewidth=1)
-        axes.text(WINDOW_SECONDS, 0.98, " 30 s window", transform=axes.get_xaxis_transform(),
-                  fontsize=8, color="grey", va="top")
+        axes.text(WINDOW_SECONDS, 0.02, " 30 s window", transform=axes.get_xaxis_transform(),
+                  fontsize=8, color="grey", va="bottom")
         axes.set_xscale("log")
+        axes.set_ylim(bottom=0)  # a zero baseline keeps small differences from looking large
         axes.set_xlabel("clip duration (s, log scale)")
         axes.set_title(title, fontsize=10)
         if axes.get_legend_handles_labels()[0]:

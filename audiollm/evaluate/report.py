@@ -45,13 +45,27 @@ def _provenance(task: str, records: Sequence[dict], run: dict) -> dict:
 
 
 def _subset_rows(records: Sequence[dict]) -> dict[str, list[dict]]:
-    """Records per subset row; a "set:" row equal to "all" (single source) is dropped."""
+    """Records per subset row. A "set:" row holding exactly the records of another row (one source,
+    or a corpus manifest per split) says nothing new and is dropped."""
     rows: dict[str, list[dict]] = defaultdict(list)
     for record in records:
         for subset in record["subsets"]:
             rows[subset].append(record)
+    members = {name: frozenset(r["key"] for r in group) for name, group in rows.items()}
+    other = {keys for name, keys in members.items() if not name.startswith("set: ")}
     return {name: group for name, group in rows.items()
-            if name == "all" or not (name.startswith("set: ") and len(group) == len(records))}
+            if not (name.startswith("set: ") and members[name] in other)}
+
+
+def _subset_order(name: str) -> tuple:
+    """Row order: all, then corpus splits in SPLIT_NAMES order, then languages, then sources."""
+    from audiollm.evaluate.data import SPLIT_NAMES
+
+    kind, _, value = name.partition(": ")
+    kinds = ["all", "split", "lang", "set"]
+    splits = list(SPLIT_NAMES.values())
+    rank = splits.index(value) if kind == "split" and value in splits else len(splits)
+    return (kinds.index(kind) if kind in kinds else len(kinds), rank, value)
 
 
 def build_report(records: Sequence[dict], run: dict) -> dict:
@@ -64,14 +78,16 @@ def build_report(records: Sequence[dict], run: dict) -> dict:
     for task in sorted(by_task, key=lambda t: list(TASK_TITLES).index(t) if t in TASK_TITLES else 99):
         group = by_task[task]
         subsets = {name: task_metrics.subset_metrics(task, rows, run["bleu_tokenize"])
-                   for name, rows in sorted(_subset_rows(group).items(), key=lambda item: item[0] != "all")}
+                   for name, rows in sorted(_subset_rows(group).items(), key=lambda item: _subset_order(item[0]))}
         entry = {"subsets": subsets, "provenance": _provenance(task, group, run),
                  "by_duration": task_metrics.duration_curve(task, group, run["bleu_tokenize"])}
         if task == "para":
             entry["confusion"] = task_metrics.confusion(group)
         if task == "asr":
             speech = [r for r in group if "errors" in r["scores"]]
-            worst = sorted(speech, key=lambda r: (-r["scores"]["errors"], r["key"]))[:WORST_SHOWN]
+            # By rate first: long-form clips would otherwise fill the list on error counts alone.
+            worst = sorted(speech, key=lambda r: (-r["scores"]["rate"], -r["scores"]["errors"], r["key"]))
+            worst = worst[:WORST_SHOWN]
             entry["worst"] = [{"key": r["key"], "rate": r["scores"]["rate"], "errors": r["scores"]["errors"],
                                "reference": r["scores"]["reference"], "prediction": r["scores"]["prediction"]}
                               for r in worst]
@@ -119,8 +135,10 @@ def _task_markdown(task: str, entry: dict) -> list[str]:
         lines += _table(["key", "errors", "reference", "prediction"],
                         [[w["key"], w["errors"], w["reference"][:80], w["prediction"][:80]] for w in entry["worst"]])
     provenance = entry["provenance"]
-    lines += [f"Instructions used: {provenance['n_instructions']}; decoding: "
-              f"{json.dumps(provenance['decoding'][0]) if provenance['decoding'] else '–'}", ""]
+    budgets = sorted({d["max_new_tokens"] for d in provenance["decoding"]})
+    budget = f"{budgets[0]}" if len(budgets) == 1 else f"{budgets[0]}–{budgets[-1]} (ASR grows with duration)"
+    lines += [f"Distinct instructions: {provenance['n_instructions']}; max_new_tokens: {budget}; "
+              f"temperature: {provenance['decoding'][0]['temperature']}.", ""]
     return lines
 
 

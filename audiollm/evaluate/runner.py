@@ -57,11 +57,42 @@ class Decoding:
         return self.max_new_tokens
 
 
+def _introspect(responder) -> dict:
+    """What an AudioLLM-like responder reveals without a hook: its prompt template and config hash.
+
+    The local model (`audiollm.api.AudioAssistant`) keeps a `processor` with the prompt template and
+    tokenizer (chat template) and a `model` with a config; hashes pin them without copying them.
+    """
+    import hashlib
+
+    found: dict = {}
+    processor = getattr(responder, "processor", None)
+    template = getattr(getattr(processor, "config", None), "prompt_template", None)
+    if isinstance(template, str):
+        found["prompt_template"] = template
+    chat = getattr(getattr(processor, "tokenizer", None), "chat_template", None)
+    if isinstance(chat, str):
+        found["chat_template_sha256"] = hashlib.sha256(chat.encode()).hexdigest()[:16]
+    config = getattr(getattr(responder, "model", None), "config", None)
+    to_json = getattr(config, "to_json_string", None)
+    if callable(to_json):
+        try:
+            found["config_sha256"] = hashlib.sha256(to_json().encode()).hexdigest()[:16]
+        except (TypeError, ValueError):
+            pass
+    return found
+
+
 def model_identity(responder: Responder) -> dict:
-    """Name, class and whatever the responder says about itself (`describe()`, if it has one)."""
-    describe = getattr(responder, "describe", None)
-    details = describe() if callable(describe) else {}  # first: it may settle the name (HTTP model id)
+    """Name, class, what introspection finds, and what the responder says about itself.
+
+    A responder may define `identity() -> dict` (the cascade and the HTTP client do). The hook is not
+    called `describe`: the local model's `describe(audio)` is the speaker-description task.
+    """
+    hook = getattr(responder, "identity", None)
+    details = hook() if callable(hook) else {}  # first: it may settle the name (HTTP model id)
     identity = {"name": responder.name, "class": f"{type(responder).__module__}.{type(responder).__qualname__}"}
+    identity.update(_introspect(responder))
     identity.update(details)
     return identity
 
@@ -160,8 +191,9 @@ def _respond_group(responder: Responder, group: list[tuple[dict, object]], decod
             raise ConfigError(f"model {responder.name!r} returned {len(replies)} answers for {len(chunk)} requests")
         answers.extend(replies)
     for record, answer in zip(owners, answers):
+        answer = (answer or "").strip()
         # AudioBench joins the transcripts of 30 s pieces with a space.
-        record["prediction"] = f"{record['prediction']} {answer}".strip() if "prediction" in record else answer.strip()
+        record["prediction"] = f"{record['prediction']} {answer}".strip() if "prediction" in record else answer
 
 
 def _groups(pending: list[tuple[dict, object]], batch_size: int) -> Iterator[list[tuple[dict, object]]]:

@@ -28,7 +28,7 @@ SHORT_ANSWER_WORDS = 5
 HEADLINE = {
     "asr": ("wer", "cer", "hallucination"),
     "st": ("bleu",),
-    "sqa": ("judge", "accuracy", "contains_match", "rouge_l"),
+    "sqa": ("judge", "accuracy", "token_f1"),
     "sds": ("judge", "rouge_l"),
     "si": ("judge", "rouge_l"),
     "para": ("accuracy", "judge"),
