@@ -235,6 +235,7 @@ class AudioLLM(nn.Module):
         folder = Path(folder)
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=folder.parent))
+        staging.chmod(0o755)  # mkdtemp makes it private; a model folder is meant to be shared
         try:
             if folder.is_dir():  # keep tokenizer and other files already in the folder
                 shutil.copytree(folder, staging, dirs_exist_ok=True)
@@ -242,6 +243,7 @@ class AudioLLM(nn.Module):
             (staging / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False))
             (staging / INDEX_NAME).unlink(missing_ok=True)
             save_file(self.trainable_state_dict(), staging / WEIGHTS_NAME, metadata={"format": "pt"})
+            (staging / WEIGHTS_NAME).chmod(0o644)
             _replace_folder(staging, folder)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
