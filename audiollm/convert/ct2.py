@@ -4,7 +4,7 @@ A CTranslate2 `model.bin` is a little-endian file laid out as:
 
     u32 binary_version | str spec_name | u32 spec_revision | u32 n_variables
     n_variables x (str name | u8 rank | rank x u32 dim | u8 dtype_id | u32 n_bytes | n_bytes data)
-    u32 n_aliases | n_aliases x (str alias | str target)          (binary_version >= 3)
+    u32 n_aliases | n_aliases x (str alias | str target)
 
 where `str` is a u16 byte length followed by UTF-8 bytes ending in one NUL. dtype ids are
 0 float32, 1 int8, 2 int16, 3 int32, 4 float16, 5 bfloat16. Quantised weights (int8 per output row,
@@ -32,7 +32,7 @@ from audiollm.errors import ConfigError, ModelNotFoundError
 
 # Order fixed by CTranslate2's DataType enum; bfloat16 has no numpy type and is widened on read.
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16, 5: "bfloat16"}
-_OLDEST_BINARY, _NEWEST_BINARY = 4, 6  # v1-3 stored an item size instead of a dtype id
+_OLDEST_BINARY, _NEWEST_BINARY = 4, 6  # older files used a different variable header; 6 is current
 
 
 class _Reader:
@@ -44,7 +44,8 @@ class _Reader:
     def take(self, n: int) -> bytes:
         data = self.stream.read(n)
         if len(data) != n:
-            raise ModelNotFoundError(f"{self.path} is truncated or not a CTranslate2 model.bin; re-copy the model folder")
+            raise ModelNotFoundError(
+                f"{self.path} is truncated or not a CTranslate2 model.bin; re-copy the model folder")
         return data
 
     def unpack(self, fmt: str) -> tuple:
@@ -251,9 +252,10 @@ def _token_settings(folder: Path, vocab_size: int) -> dict:
         "is_multilingual": multilingual,
         "lang_to_id": langs if multilingual else {},
         "task_to_id": {"translate": translate, "transcribe": transcribe} if multilingual else {},
-        "suppress_tokens": [int(i) for i in ct2_cfg.get("suppress_ids", [])],
-        "begin_suppress_tokens": [int(i) for i in ct2_cfg.get("suppress_ids_begin", [220, eot])],
-        "alignment_heads": [list(map(int, h)) for h in ct2_cfg.get("alignment_heads", [])],
+        # Converters write null for settings the source model lacked: fall back to none / openai's.
+        "suppress_tokens": [int(i) for i in ct2_cfg.get("suppress_ids") or []],
+        "begin_suppress_tokens": [int(i) for i in ct2_cfg.get("suppress_ids_begin") or [220, eot]],
+        "alignment_heads": [list(map(int, h)) for h in ct2_cfg.get("alignment_heads") or []],
     }
 
 
@@ -288,7 +290,11 @@ def whisper_generation_config(config: WhisperConfig) -> GenerationConfig:
     Input: a config from `ct2_whisper_to_hf`, whose extra fields carry the token settings.
     Output: a GenerationConfig for `model.generation_config`; greedy, at most max_target_positions.
     """
+    # English-only models must not carry lang_to_id/task_to_id at all: transformers treats their mere
+    # presence as "multilingual, detect the language" and inserts a bogus language token.
+    languages = {"lang_to_id": dict(config.lang_to_id), "task_to_id": dict(config.task_to_id)}
     return GenerationConfig(
+        **(languages if config.is_multilingual else {}),
         decoder_start_token_id=config.decoder_start_token_id,
         eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id, bos_token_id=config.bos_token_id,
         suppress_tokens=list(config.suppress_tokens or []),
@@ -296,7 +302,6 @@ def whisper_generation_config(config: WhisperConfig) -> GenerationConfig:
         no_timestamps_token_id=config.no_timestamps_token_id,
         prev_sot_token_id=config.prev_sot_token_id,
         is_multilingual=config.is_multilingual,
-        lang_to_id=dict(config.lang_to_id), task_to_id=dict(config.task_to_id),
         alignment_heads=[list(h) for h in config.alignment_heads],
         max_initial_timestamp_index=int(round(1.0 / _TIMESTAMP_STEP)),  # openai's 1 s default
         return_timestamps=False,
