@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase
 
 from audiollm.audio import log_mel_spectrogram, split_into_windows
 from audiollm.config import SPEECH_PLACEHOLDER, AudioLLMConfig
@@ -215,4 +215,7 @@ class AudioLLMProcessor:
     def from_pretrained(cls, folder: str | Path, config: AudioLLMConfig | None = None) -> "AudioLLMProcessor":
         folder = Path(folder)
         config = config or AudioLLMConfig.from_folder(folder)
-        return cls(AutoTokenizer.from_pretrained(folder), config)
+        # An explicit (empty) config stops AutoTokenizer from reading our config.json, whose
+        # model_type it does not know; the tokenizer class comes from tokenizer_config.json.
+        tokenizer = AutoTokenizer.from_pretrained(folder, config=PretrainedConfig())
+        return cls(tokenizer, config)

@@ -23,13 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"audiollm.cli.{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"audiollm.cli.{name}":
-                continue  # that part of the toolkit is not installed in this tree
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"audiollm.cli.{name}").register(subparsers)
     return parser
 
 
