@@ -76,6 +76,7 @@ def _global_batch(task: Task, plan: BatchPlan, step: int, config: TrainConfig) -
 
 
 def _count_labels(batch: dict) -> int:
+    """Answer tokens the loss is summed over (next-token positions with a label)."""
     return int((batch["labels"][:, 1:] != -100).sum())
 
 

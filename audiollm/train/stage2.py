@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from audiollm.model import AudioLLM
 from audiollm.paths import cache_dir
-from audiollm.processor import AudioLLMProcessor
+from audiollm.processor import AudioLLMProcessor, Turn
 from audiollm.train.config import ModelSpec, TrainConfig
 from audiollm.errors import ConfigError
 from audiollm.train.data import as_text_example, conversation_of, load_examples
@@ -51,6 +52,8 @@ class InstructionTuning:
         model.config = dataclasses.replace(model.config, encoder_input=config.model.encoder_input)
         if config.model.encoder_weights:
             _load_stage1_encoder(model, Path(config.model.encoder_weights))
+        if config.distill_weight and config.trainable.decoder == "full":
+            raise ConfigError("distillation needs the original decoder as teacher: use trainable.decoder lora or frozen")
         set_trainable(model, config.trainable.adaptor, config.trainable.encoder, config.trainable.decoder, config.lora)
         if config.activation_checkpointing:
             model.text_decoder.gradient_checkpointing_enable()
@@ -68,10 +71,30 @@ class InstructionTuning:
 
     def collate(self, examples: list) -> dict[str, torch.Tensor]:
         conversations, answers = zip(*(conversation_of(example) for example in examples))
-        return self.processor(list(conversations), list(answers))
+        batch = self.processor(list(conversations), list(answers))
+        if self.config.distill_weight:
+            teacher = self.processor([teacher_conversation(e) for e in examples], list(answers))
+            batch.update({f"teacher_{key}": value for key, value in teacher.items()})
+        return batch
 
     def loss_sum(self, model, batch: dict) -> torch.Tensor:
-        return model(**batch, loss_reduction="sum", labelled_logits_only=True).loss
+        """Summed answer-token cross-entropy, plus distill_weight x summed KL(teacher || student).
+
+        The teacher is the original decoder (LoRA switched off) reading the transcript instead of
+        hearing the audio; both rows end with the same answer tokens, so their labelled positions align.
+        """
+        student_inputs = {k: v for k, v in batch.items() if not k.startswith("teacher_")}
+        student = model(**student_inputs, loss_reduction="sum", labelled_logits_only=True)
+        if not self.config.distill_weight:
+            return student.loss
+        teacher_inputs = {k[len("teacher_"):]: v for k, v in batch.items() if k.startswith("teacher_")}
+        with torch.no_grad(), lora_disabled(self.model):
+            teacher = model(**teacher_inputs, loss_reduction="sum", labelled_logits_only=True)
+        divergence = torch.nn.functional.kl_div(
+            student.logits.float().log_softmax(-1), teacher.logits.float().log_softmax(-1),
+            log_target=True, reduction="sum",
+        )
+        return student.loss + self.config.distill_weight * divergence
 
     def parameter_groups(self) -> list[dict]:
         """Adaptor at lr, LoRA at lora_lr, encoder at encoder_lr and a fully trained decoder at decoder_lr
@@ -135,6 +158,27 @@ class InstructionTuning:
         return {"trained_parts": str(parts), "trained_parameters": counts, "base": str(self.base_folder),
                 "train_examples": len(self.train_examples), "skipped_too_long": self.skipped_too_long,
                 "config": dataclasses.asdict(self.model.config)}
+
+
+def teacher_conversation(example) -> list[Turn]:
+    """What the text-only teacher reads: the instruction and the transcript, no audio."""
+    transcript = example.meta.get("transcript") or ""
+    return [Turn("user", f"{example.instruction}\n\nTranscript: {transcript}".strip())]
+
+
+@contextmanager
+def lora_disabled(model: AudioLLM):
+    """Switch every LoRA layer off (the decoder is then the original LLM) for the duration."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+    for layer in layers:
+        layer.enable_adapters(False)
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.enable_adapters(True)
 
 
 def _load_stage1_encoder(model: AudioLLM, folder: Path) -> None:
