@@ -98,6 +98,10 @@ def _one_step(task: Task, model, batches: list[dict], dist: Distributed, autocas
 def train(task_factory, config: TrainConfig) -> Path:
     """Run (or resume) the recipe `config` with the stage built by task_factory(config, device, dist)."""
     device = pick_device(config.device)
+    if config.threads:
+        # On a small shared CPU, two threads spin-waiting on each other can make element-wise ops 100x
+        # slower than one thread (measured here: 19.6 ms vs 0.2 ms for a (8, 57, 640) multiply).
+        torch.set_num_threads(config.threads)
     dist = setup_distributed(device)
     run_dir = Path(config.out)
     torch.manual_seed(config.seed)
