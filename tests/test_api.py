@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from tiny_models import tiny_config, tiny_tokenizer
+from tiny_models import tiny_assistant
 
 from audiollm.api import AudioAssistant, GenerationSettings
 from audiollm.errors import AudioError, PromptError
 from audiollm.inference import Responder, SpeechRequest
-from audiollm.model import AudioLLM
-from audiollm.processor import AudioLLMProcessor, Turn
+from audiollm.processor import Turn
 
 
 def _tone(seconds: float, frequency: float) -> np.ndarray:
@@ -21,10 +19,7 @@ def _tone(seconds: float, frequency: float) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def assistant() -> AudioAssistant:
-    torch.manual_seed(0)
-    config = tiny_config("meralion-v1", max_windows=1)
-    model = AudioLLM.from_config(config).eval()
-    return AudioAssistant(model, AudioLLMProcessor(tiny_tokenizer(), config), name="tiny", batch_size=2)
+    return tiny_assistant(seed=0, batch_size=2, max_windows=1)
 
 
 def test_list_in_list_out_matches_one_by_one(assistant):

@@ -17,12 +17,10 @@ import numpy as np
 import openai
 import pytest
 import soundfile as sf
-import torch
-from tiny_models import tiny_config, tiny_tokenizer
+from tiny_models import tiny_assistant
 
 from audiollm.api import TRANSCRIBE, TRANSLATE, AudioAssistant, GenerationSettings
-from audiollm.model import AudioLLM
-from audiollm.processor import AudioLLMProcessor, Turn
+from audiollm.processor import Turn
 from audiollm.serve import AudioLLMClient, BackgroundServer, ServerSettings, create_app
 
 MAX_TOKENS = 6
@@ -56,10 +54,7 @@ def audio_url(samples: np.ndarray) -> dict:
 
 @pytest.fixture(scope="module")
 def assistant() -> AudioAssistant:
-    torch.manual_seed(1)
-    config = tiny_config("meralion-v1", max_windows=2)
-    model = AudioLLM.from_config(config).eval()
-    return AudioAssistant(model, AudioLLMProcessor(tiny_tokenizer(), config), name="tiny", batch_size=16)
+    return tiny_assistant(seed=1, batch_size=16, max_windows=2)
 
 
 @pytest.fixture(scope="module")

@@ -74,3 +74,17 @@ def tiny_config(adaptor: str = "meralion-v1", num_mel_bins: int = 80, **override
     )
     fields.update(overrides)
     return AudioLLMConfig(**fields)
+
+
+def tiny_assistant(seed: int = 0, batch_size: int = 8, **config_overrides):
+    """An AudioAssistant around a random tiny model (answers are gibberish but deterministic)."""
+    import torch
+
+    from audiollm.api import AudioAssistant
+    from audiollm.model import AudioLLM
+    from audiollm.processor import AudioLLMProcessor
+
+    torch.manual_seed(seed)
+    config = tiny_config("meralion-v1", **config_overrides)
+    model = AudioLLM.from_config(config).eval()
+    return AudioAssistant(model, AudioLLMProcessor(tiny_tokenizer(), config), name="tiny", batch_size=batch_size)
