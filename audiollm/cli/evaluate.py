@@ -29,7 +29,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                       help="manifest .jsonl, corpus folder (its test*.jsonl) or local HF dataset folder")
     what.add_argument("--out", help="output folder (resumable: a rerun skips finished examples)")
     what.add_argument("--task", choices=TASK_CHOICES, help="task of HF dataset folders without a task column")
-    what.add_argument("--limit", type=int, help="only the first N examples of each test set")
+    what.add_argument("--limit", type=int, help="at most N examples per task of each test set, evenly spread over it")
     what.add_argument("--compare", nargs="+", metavar="DIR", help="render these report folders as one table")
     what.add_argument("--labels", nargs="+", help="column names for --compare (default: model names)")
     decoding = parser.add_argument_group("inference")

@@ -58,9 +58,21 @@ def _corpus_no_speech_answer() -> str | None:
 
 
 def _limit(sets: list[EvalSet], limit: int | None) -> list[EvalSet]:
+    """At most `limit` examples per task of each set, taken evenly spread (every k-th), so a small
+    sample still covers every task, language and voice of a set that is stored sorted by task."""
     if not limit:
         return sets
-    return [EvalSet(s.name, s.path, s.examples[:limit]) for s in sets]
+    limited = []
+    for s in sets:
+        by_task: dict[str, list] = {}
+        for example in s.examples:
+            by_task.setdefault(example.task, []).append(example)
+        kept = []
+        for examples in by_task.values():
+            step = max(1, len(examples) // limit)
+            kept += examples[::step][:limit]
+        limited.append(EvalSet(s.name, s.path, kept))
+    return limited
 
 
 def evaluate(responder: Responder, data: Sequence[str | Path] | Sequence[EvalSet], out_dir: str | Path, *,
