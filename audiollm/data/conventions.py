@@ -1,0 +1,37 @@
+"""Corpus conventions shared with training and evaluation: split names, labels, fixed answers.
+
+Evaluation imports these instead of repeating the strings:
+
+    from audiollm.data.conventions import NO_SPEECH_ANSWER, SPLITS, PARA_CHOICES
+"""
+
+from __future__ import annotations
+
+# Split names, one manifest per split: <out>/<split>.jsonl
+SPLITS = ("train", "dev", "test_seen", "test_unseen_voice", "test_unseen_template", "test_real")
+SYNTHETIC_SPLITS = SPLITS[:-1]
+# Splits that must never contain an unseen speaker.
+SEEN_VOICE_SPLITS = ("train", "dev", "test_seen", "test_unseen_template")
+
+# The answer to an ASR request on audio with no speech (silence or pure noise): meta["no_speech"] is True.
+NO_SPEECH_ANSWER = "[no speech]"
+
+LANGUAGES = ("en", "zh", "ms", "ta")
+LANGUAGE_LABELS = {"en": "English", "zh": "Mandarin", "ms": "Malay", "ta": "Tamil"}
+
+# Paralinguistic attributes and their closed label sets (PARA answers are always one of these).
+PARA_ATTRIBUTES = ("gender", "rate", "pitch", "accent", "language", "num_speakers")
+PARA_CHOICES = {
+    "gender": ("male", "female"),
+    "rate": ("slow", "normal", "fast"),
+    "pitch": ("low", "medium", "high"),
+    "language": tuple(LANGUAGE_LABELS[l] for l in LANGUAGES),
+    "num_speakers": ("1", "2", "3", "4"),
+    # Accent choices are the true accent plus three others drawn from this list.
+    "accent": ("American", "British", "Scottish", "Caribbean", "Afrikaans-accented", "Dutch-accented",
+               "French-accented", "German-accented", "Greek-accented", "Polish-accented",
+               "Swedish-accented", "Hungarian-accented", "Romanian-accented"),
+}
+# How each PARA label is built: speaking rate in espeak-ng words per minute, median F0 in Hz.
+RATE_WPM = {"slow": (100, 125), "normal": (160, 185), "fast": (240, 280)}
+PITCH_F0 = {"low": (82, 100), "medium": (140, 165), "high": (240, 285)}
