@@ -62,3 +62,28 @@ def apply_trained_parts(folder: Path, parts_file: Path) -> None:
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     info.update(trained=True, trained_parts=str(parts_file.name), trained_digest=_trained_parts_digest())
     info_path.write_text(json.dumps(info, indent=2))
+
+
+def ship_trained_parts(run_parts: Path) -> Path:
+    """Copy a run's trained_parts.safetensors into the package as float16 (half the size in git).
+
+    Usage: python -m audiollm.default runs/default/trained_parts.safetensors
+    """
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(run_parts), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+        tensors = {key: handle.get_tensor(key).to(torch.float16).contiguous() for key in handle.keys()}
+    TRAINED_PARTS.parent.mkdir(parents=True, exist_ok=True)
+    temporary = TRAINED_PARTS.with_suffix(".tmp")
+    save_file(tensors, temporary, metadata=metadata)
+    temporary.replace(TRAINED_PARTS)
+    return TRAINED_PARTS
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(ship_trained_parts(Path(sys.argv[1])))

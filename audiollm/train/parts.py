@@ -109,4 +109,4 @@ def merge_trained_parts(model: AudioLLM, path: str | Path) -> None:
                 weight = state[f"{module_name}.weight"]
                 down = handle.get_tensor(f"{module_name}.lora_A")
                 up = handle.get_tensor(f"{module_name}.lora_B")
-                weight += (up @ down * scale).to(weight.dtype)
+                weight += (up.float() @ down.float() * scale).to(weight.dtype)  # parts may ship as float16
