@@ -14,7 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
-from audiollm.paths import cache_dir
+from audiollm.paths import cache_dir, exclusive
 
 DEFAULT_ENCODER = "whisper-base"
 DEFAULT_DECODER = "gemma3-270m"
@@ -38,15 +38,16 @@ def default_model_folder() -> tuple[Path, str | None]:
 
     digest = _trained_parts_digest()
     folder = cache_dir("models") / f"default-{digest}"
-    if not (folder / "config.json").is_file():
-        # Build beside the final place and rename at the end: an interrupted build is never taken as done.
-        staging = folder.with_name(folder.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        build_audiollm(DEFAULT_ENCODER, DEFAULT_DECODER, staging, adaptor=DEFAULT_ADAPTOR)
-        if TRAINED_PARTS.is_file():
-            apply_trained_parts(staging, TRAINED_PARTS)
-        shutil.rmtree(folder, ignore_errors=True)
-        staging.rename(folder)
+    with exclusive(folder):  # two processes starting at once must not build into the same folder
+        if not (folder / "config.json").is_file():
+            # Build beside the final place and rename at the end: an interrupted build is never taken as done.
+            staging = folder.with_name(folder.name + ".partial")
+            shutil.rmtree(staging, ignore_errors=True)
+            build_audiollm(DEFAULT_ENCODER, DEFAULT_DECODER, staging, adaptor=DEFAULT_ADAPTOR)
+            if TRAINED_PARTS.is_file():
+                apply_trained_parts(staging, TRAINED_PARTS)
+            shutil.rmtree(folder, ignore_errors=True)
+            staging.rename(folder)
     return folder, None if TRAINED_PARTS.is_file() else UNTRAINED_NOTICE
 
 

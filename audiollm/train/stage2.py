@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from audiollm.model import AudioLLM
-from audiollm.paths import cache_dir
+from audiollm.paths import cache_dir, exclusive
 from audiollm.processor import AudioLLMProcessor, Turn
 from audiollm.train.config import ModelSpec, TrainConfig
 from audiollm.errors import ConfigError
@@ -29,10 +30,13 @@ def resolve_model_folder(spec: ModelSpec, dist: Distributed) -> Path:
 
         slug = re.sub(r"[^A-Za-z0-9.]+", "_", f"{spec.encoder}+{spec.decoder}+{spec.adaptor}")
         folder = cache_dir("bases") / slug
-        if dist.is_main and not (folder / "build_info.json").is_file():
-            staging = folder.with_name(folder.name + ".partial")
-            build_audiollm(spec.encoder, spec.decoder, staging, adaptor=spec.adaptor)
-            staging.rename(folder)
+        if dist.is_main:
+            with exclusive(folder):
+                if not (folder / "build_info.json").is_file():
+                    staging = folder.with_name(folder.name + ".partial")
+                    shutil.rmtree(staging, ignore_errors=True)
+                    build_audiollm(spec.encoder, spec.decoder, staging, adaptor=spec.adaptor)
+                    staging.rename(folder)
         dist.barrier()
         return folder
     if spec.init == "default":
