@@ -10,6 +10,7 @@ Audio may be a path, file bytes, a 16 kHz float array, or an (array, sampling_ra
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import torch
 from transformers import TextIteratorStreamer
 
 from audiollm.audio import SAMPLING_RATE, load_audio, split_into_windows
-from audiollm.errors import ModelNotFoundError, PromptError
+from audiollm.errors import ConfigError, ModelNotFoundError, PromptError
 from audiollm.inference import SpeechRequest
 from audiollm.model import AudioLLM
 from audiollm.processor import AudioLLMProcessor, Turn
@@ -33,6 +34,7 @@ SUMMARIZE = "Please summarize this spoken dialogue."
 DESCRIBE = "Describe the speaker's characteristics including gender, accent, and emotion."
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_QUANTIZE = (None, "int8")
 
 
 @dataclass
@@ -228,10 +230,53 @@ def _seeded(seed: int | None):
         yield
 
 
-def load(model: str = "default", device: str = "cpu", dtype: str = "float32", batch_size: int = 8) -> AudioAssistant:
-    """Load an AudioLLM by name: "default" (the embedded model), or a model folder."""
+def cpu_threads(threads: int | str | None) -> int | None:
+    """How many torch threads to use: None keeps torch's default, an int is taken as it is, and "auto"
+    takes the cores not already busy (cores minus the 1-minute load average, at least 1).
+
+    Why "auto": on a small shared machine a thread whose core is busy with another process stalls
+    every parallel region at its barrier; on 2 busy cores one thread was up to 2x faster than two
+    (benchmarks/RESULTS.md), while on an idle machine all cores win.
+    """
+    if threads is None:
+        return None
+    if threads == "auto":
+        cores = os.cpu_count() or 1
+        return max(1, min(cores, cores - int(os.getloadavg()[0])))
+    if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0:
+        return threads
+    raise ConfigError(f"threads must be a positive number, 'auto' or None, not {threads!r}")
+
+
+def quantize_int8(model: AudioLLM) -> AudioLLM:
+    """Smaller decoder weights for CPU inference, in place: the LM head int8, the decoder's other Linear
+    layers fp16 (see audiollm/quantize.py for what and why); the speech encoder and adaptor stay fp32.
+    The WER/BLEU change is measured by benchmarks/quantization.py."""
+    if model.device.type != "cpu" or model.dtype != torch.float32:
+        raise ConfigError("int8 quantisation is for float32 models on the CPU; use dtype='bfloat16' on a GPU")
+    from audiollm.quantize import quantize_decoder_int8
+
+    quantize_decoder_int8(model.text_decoder)
+    return model
+
+
+def load(model: str = "default", device: str = "cpu", dtype: str = "float32", batch_size: int = 8,
+         quantize: str | None = None, threads: int | str | None = None) -> AudioAssistant:
+    """Load an AudioLLM by name: "default" (the embedded model), or a model folder.
+
+    quantize: None, or "int8" for CPU inference with an int8 LM head and fp16 decoder layers (`quantize_int8`).
+    threads: torch CPU threads for this process: None (torch's default), a number, or "auto" (see `cpu_threads`).
+    """
     if dtype not in _DTYPES:
         raise ModelNotFoundError(f"unknown dtype {dtype!r}; choose one of {sorted(_DTYPES)}")
+    if quantize not in _QUANTIZE:
+        raise ConfigError(f"unknown quantize {quantize!r}; choose one of {_QUANTIZE}")
+    if quantize and (device != "cpu" or dtype != "float32"):
+        raise ConfigError(f"quantize={quantize!r} is for device='cpu' with dtype='float32'; "
+                          "on a GPU use dtype='bfloat16'")
+    count = cpu_threads(threads)
+    if count is not None:
+        torch.set_num_threads(count)
     notice = None
     if model == "default":
         from audiollm.default import default_model_folder
@@ -244,5 +289,7 @@ def load(model: str = "default", device: str = "cpu", dtype: str = "float32", ba
                 f"model not found: {model}. Pass a model folder (see `audiollm build`) or 'default'."
             )
     network = AudioLLM.from_pretrained(folder, dtype=_DTYPES[dtype], device=device)
+    if quantize == "int8":
+        quantize_int8(network)
     processor = AudioLLMProcessor.from_pretrained(folder, network.config)
     return AudioAssistant(network, processor, name=str(model), batch_size=batch_size, notice=notice)

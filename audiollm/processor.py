@@ -21,12 +21,26 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase
 
-from audiollm.audio import log_mel_spectrogram, split_into_windows
+from audiollm.audio import HOP_LENGTH, log_mel_spectrogram, split_into_windows
 from audiollm.config import SPEECH_PLACEHOLDER, AudioLLMConfig
 from audiollm.errors import ModelNotFoundError, PromptError
 from audiollm.model import IGNORE_INDEX
 
 _ANSWER_MARK = "\ue000"  # a private-use character: never in real text, so it locates the answer in a rendering
+
+
+# Windows per log-mel call. One call per window pays Python and threading overhead per window; one call
+# for a whole recording allocates ~5 MB per window of fresh buffers at once, and on the small VMs we
+# measured, page faults on fresh memory then cost more than the arithmetic (20 windows: 4 per call was
+# 1.5-2x faster than 20 per call, on 1 and 2 threads; benchmarks/features.py). Results do not depend on it.
+FEATURE_CHUNK = 4
+
+
+def _log_mel_chunked(windows: list[np.ndarray], n_mels: int, normalize: bool, padding: str) -> torch.Tensor:
+    """log_mel_spectrogram over `windows` in calls of at most FEATURE_CHUNK windows -> (W, M, F)."""
+    parts = [log_mel_spectrogram(windows[start : start + FEATURE_CHUNK], n_mels=n_mels, do_normalize=normalize,
+                                 padding=padding)[0] for start in range(0, len(windows), FEATURE_CHUNK)]
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 @dataclass
@@ -154,21 +168,25 @@ class AudioLLMProcessor:
         encoding, "feature_attention_mask" (W, F).
 
         fixed: every window padded to 30 s (F = 3000), each normalised on its own, as the reference does.
-        real: each window's features are computed alone (so a window's numbers never depend on what it
-        is batched with), then right-padded with zeros to the longest.
+        real: each window's features are those it gets alone (so a window's numbers never depend on what
+        it is batched with), right-padded with zeros to the longest. Windows with the same number of
+        frames are computed together: padded to the same length they get exactly the samples they get
+        alone, and log_mel_spectrogram treats every row on its own (tested bit for bit).
+        Both modes compute at most FEATURE_CHUNK windows per call (see there).
         """
         mels, normalize = self.config.num_mel_bins, self.config.normalize_audio
         if self.config.encoder_input == "fixed":
-            features, _ = log_mel_spectrogram(windows, n_mels=mels, do_normalize=normalize)
-            return {"input_features": features}
-        singles = [log_mel_spectrogram([w], n_mels=mels, do_normalize=normalize, padding="longest")[0][0]
-                   for w in windows]
-        longest = max(single.shape[-1] for single in singles)
-        features = torch.zeros(len(singles), mels, longest)
-        mask = torch.zeros(len(singles), longest, dtype=torch.long)
-        for index, single in enumerate(singles):
-            features[index, :, : single.shape[-1]] = single
-            mask[index, : single.shape[-1]] = 1
+            return {"input_features": _log_mel_chunked(windows, mels, normalize, "max_length")}
+        groups: dict[int, list[int]] = {}
+        for index, window in enumerate(windows):
+            groups.setdefault(-(-len(window) // HOP_LENGTH), []).append(index)  # frames: ceil(samples / hop)
+        longest = max(groups)
+        features = torch.zeros(len(windows), mels, longest)
+        mask = torch.zeros(len(windows), longest, dtype=torch.long)
+        for frames, indices in groups.items():
+            batch = _log_mel_chunked([windows[i] for i in indices], mels, normalize, "longest")  # (G, M, frames)
+            features[indices, :, :frames] = batch
+            mask[indices, :frames] = 1
         return {"input_features": features, "feature_attention_mask": mask}
 
     def _pad(self, rows: list[list[int]], label_rows: list[list[int]] | None) -> dict[str, torch.Tensor]:

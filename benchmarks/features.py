@@ -1,38 +1,41 @@
-"""Micro-benchmark: transformers' WhisperFeatureExtractor vs our torch `log_mel_spectrogram`.
+"""Log-mel features: transformers' WhisperFeatureExtractor vs our torch `log_mel_spectrogram`, side by side.
 
-Both run side by side in one process on the same inputs and the same device, with the MERaLiON
-settings (do_normalize=True, padding="max_length", attention mask). For each case it prints the
-best-of-N wall time of each (calls alternate, so both see the same background load), the ratio (extractor / ours, > 1 means ours is faster) and the max abs
-difference of the features. Timings are indicative only; nothing is asserted.
+Both run in one process on the same inputs and device with the MERaLiON settings (do_normalize=True,
+padding="max_length", attention mask), alternating, best of --repeats; "max |diff|" checks the outputs
+agree (the target is 1e-4). Ratios are extractor time / our time (> 1: ours is faster).
 
-    python benchmarks/features.py [--n-mels 128] [--repeats 3] [--device cpu|cuda]
+    python benchmarks/features.py [--n-mels 80] [--repeats 5] [--device cpu|cuda] [--threads N|auto] [--json out.json]
 
-Cases: one 30 s clip; a batch of 16 x 30 s clips; 10 minutes of audio split into 20 windows of 30 s
-(the long-audio path: split_into_windows then one batched call).
+Cases, per 30 s and per 10 minutes of audio:
+  30 s, single                  one clip, one call
+  16 x 30 s, batched            one call with 16 clips            (reported per 30 s)
+  16 x 30 s, one by one         16 calls of one clip              (reported per 30 s)
+  10 min, batched               20 windows of 30 s in one call    (split_into_windows first)
+  10 min, one by one            20 calls of one window
+And the processor on a 10-minute recording, real-length and fixed mode: one log-mel call per window,
+one call for all windows (of equal length), and the processor's chunks of 4 (tests check all are equal).
 
-Recorded 2026-11-26 (transformers 5.17, torch 2.11+cu130), one NVIDIA H100 80GB, 16 CPU cores,
-n_mels=128, best of 10; "max |diff|" is against the extractor run on the same device:
-
-    device=cuda                  extractor ms    ours ms    ratio  max |diff|  mask=
-    1 x 30 s                            3.2        1.0    3.14x    3.58e-07   True
-    16 x 30 s                          55.0        5.4   10.21x    7.15e-06   True
-    10 min -> 20 windows               75.3        6.4   11.70x    1.98e-05   True
-    device=cpu (16 cores)
-    1 x 30 s                            5.1        3.2    1.61x    1.19e-07   True
-    16 x 30 s                          88.5       47.9    1.85x    1.19e-07   True
-    10 min -> 20 windows              110.6       54.3    2.04x    1.19e-07   True
+An older run on one NVIDIA H100 (CUDA features) gave 3.1x (1 clip), 10.2x (16 clips) and 11.7x (10 min);
+CPU numbers are in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import WhisperFeatureExtractor
 
-from audiollm.audio import SAMPLING_RATE, log_mel_spectrogram, split_into_windows
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import Results, best_of, print_table, row  # noqa: E402
+
+from audiollm.api import cpu_threads  # noqa: E402
+from audiollm.audio import SAMPLING_RATE, log_mel_spectrogram, split_into_windows  # noqa: E402
+
+WINDOW = 30 * SAMPLING_RATE
 
 
 def synthetic_audio(seconds: float, seed: int) -> np.ndarray:
@@ -44,64 +47,105 @@ def synthetic_audio(seconds: float, seed: int) -> np.ndarray:
     return (0.2 * voice + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
 
 
-def best_times(functions: list, repeats: int, device: str) -> tuple[list[float], list[object]]:
-    """Best-of-`repeats` seconds for each function, and each one's last result.
+def compare(name: str, clips: list[np.ndarray], one_by_one: bool, args, results: Results) -> dict:
+    """Time both implementations on `clips` (one call, or one call per clip) and record a row."""
+    extractor = WhisperFeatureExtractor(feature_size=args.n_mels)
 
-    The calls alternate (A, B, A, B, ...) after one warm-up each, so both see the same background
-    load, and the minimum is kept: on a shared machine the median mostly measures the neighbours.
-    """
-    results = [function() for function in functions]
-    best = [float("inf")] * len(functions)
-    for _ in range(repeats):
-        for index, function in enumerate(functions):
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            results[index] = function()
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            best[index] = min(best[index], time.perf_counter() - start)
-    return best, results
+    def reference(batch):
+        out = extractor(batch, sampling_rate=SAMPLING_RATE, padding="max_length", return_attention_mask=True,
+                        do_normalize=True, return_tensors="pt", device=args.device)
+        return out["input_features"], out["attention_mask"]
+
+    def ours(batch):
+        return log_mel_spectrogram(batch, n_mels=args.n_mels, do_normalize=True, device=args.device)
+
+    def run(function):
+        if not one_by_one:
+            return function(clips)
+        parts = [function([clip]) for clip in clips]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else None
+    times, outputs = best_of({"extractor": lambda: run(reference), "ours": lambda: run(ours)}, args.repeats, sync=sync)
+    (ref_features, ref_mask), (features, mask) = outputs["extractor"], outputs["ours"]
+    diff = (features.cpu() - ref_features.cpu()).abs().max().item()
+    same_mask = torch.equal(mask.cpu(), ref_mask.cpu().to(torch.int64))
+    seconds = sum(len(c) for c in clips) / SAMPLING_RATE
+    values = {"extractor_ms": 1000 * times["extractor"], "ours_ms": 1000 * times["ours"],
+              "ours_ms_per_30s": 1000 * times["ours"] * 30 / seconds,
+              "ours_ms_per_10min": 1000 * times["ours"] * 600 / seconds,
+              "max_abs_diff": diff, "mask_equal": same_mask}
+    return results.add(row("features", name, values, ratio=times["extractor"] / times["ours"],
+                           ratio_label="extractor time / ours"))
 
 
-def compare(name: str, clips: list[np.ndarray], n_mels: int, repeats: int, device: str) -> None:
-    """Time both implementations on `clips` and print one row."""
-    extractor = WhisperFeatureExtractor(feature_size=n_mels)
+def processor_features(args, results: Results) -> list[dict]:
+    """The processor's features of a 10-minute recording (20 full windows + a 5 s remainder), against the
+    ways it could call log_mel_spectrogram: one call per window, or one call for everything (per group of
+    equal frame counts in real mode). All give identical features; the processor uses chunks of 4."""
+    import dataclasses
 
-    def reference():
-        return extractor(
-            clips, sampling_rate=SAMPLING_RATE, padding="max_length", return_attention_mask=True,
-            do_normalize=True, return_tensors="pt", device=device,
-        )
+    from audiollm.config import AudioLLMConfig
+    from audiollm.processor import FEATURE_CHUNK, AudioLLMProcessor
 
-    def ours():
-        return log_mel_spectrogram(clips, n_mels=n_mels, do_normalize=True, device=device)
+    windows = split_into_windows(synthetic_audio(605.0, seed=7), max_windows=None)
+    rows = []
+    for mode, padding in (("real", "longest"), ("fixed", "max_length")):
+        config = AudioLLMConfig(speech_config={"num_mel_bins": args.n_mels, "max_source_positions": 1500},
+                                text_config={"model_type": "llama", "hidden_size": 8}, encoder_input=mode)
+        processor = AudioLLMProcessor.__new__(AudioLLMProcessor)  # features() needs only the config
+        processor.config = dataclasses.replace(config)
+        same = {"full": windows[:-1], "rest": windows[-1:]} if mode == "real" else {"all": windows}
 
-    (ref_seconds, our_seconds), (ref_out, (features, mask)) = best_times([reference, ours], repeats, device)
-    diff = (features.cpu() - ref_out["input_features"]).abs().max().item()
-    same_mask = torch.equal(mask.cpu(), ref_out["attention_mask"].to(torch.int64))
-    print(
-        f"{name:<28} {ref_seconds * 1000:>10.1f} {our_seconds * 1000:>10.1f} {ref_seconds / our_seconds:>7.2f}x"
-        f" {diff:>11.2e} {str(same_mask):>6}"
-    )
+        def call(batch):
+            return log_mel_spectrogram(batch, n_mels=args.n_mels, do_normalize=True, padding=padding)[0]
+
+        functions = {"per_window": lambda: [call([w]) for w in windows],
+                     "one_call": lambda: [call(group) for group in same.values()],
+                     "processor": lambda: processor.features(windows)}
+        times, _ = best_of(functions, args.repeats)
+        values = {f"{name}_ms": 1000 * seconds for name, seconds in times.items()}
+        values.update(windows=len(windows), chunk=FEATURE_CHUNK)
+        rows.append(results.add(row("features", f"processor {mode} mode, 10 min ({len(windows)} windows)", values,
+                                    ratio=times["one_call"] / times["processor"],
+                                    ratio_label="one call per group / processor (chunks)")))
+        print(f"processor, {mode}: per window {values['per_window_ms']:.0f} ms, one call {values['one_call_ms']:.0f} "
+              f"ms, processor (chunks of {FEATURE_CHUNK}) {values['processor_ms']:.0f} ms")
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-mels", type=int, default=128)
+    parser.add_argument("--n-mels", type=int, default=80, help="80: Whisper base / MERaLiON v1; 128: MERaLiON-2")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", default=None, help="torch threads: a number, 'auto', or torch's default")
+    parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    threads = cpu_threads(int(args.threads) if args.threads and args.threads.isdigit() else args.threads)
+    if threads:
+        torch.set_num_threads(threads)
+    results = Results("features", args.json)
 
-    clip_30s = synthetic_audio(30.0, seed=0)
-    batch_16 = [synthetic_audio(30.0, seed=seed) for seed in range(16)]
-    windows_20 = split_into_windows(synthetic_audio(600.0, seed=99), max_windows=20)
-
+    clip = synthetic_audio(30.0, seed=0)
+    batch = [synthetic_audio(30.0, seed=seed) for seed in range(16)]
+    windows = split_into_windows(synthetic_audio(600.0, seed=99), max_windows=20)
     print(f"device={args.device} n_mels={args.n_mels} torch threads={torch.get_num_threads()} repeats={args.repeats}")
-    print(f"{'case':<28} {'extractor ms':>10} {'ours ms':>10} {'ratio':>8} {'max |diff|':>11} {'mask=':>6}")
-    compare("1 x 30 s", [clip_30s], args.n_mels, args.repeats, args.device)
-    compare("16 x 30 s", batch_16, args.n_mels, args.repeats, args.device)
-    compare("10 min -> 20 windows", windows_20, args.n_mels, args.repeats, args.device)
+    rows = [compare("30 s, single", [clip], False, args, results),
+            compare("16 x 30 s, batched", batch, False, args, results),
+            compare("16 x 30 s, one by one", batch, True, args, results),
+            compare("10 min, batched (20 windows)", windows, False, args, results),
+            compare("10 min, one by one (20 windows)", windows, True, args, results)]
+    print_table(["case", "extractor ms", "ours ms", "ours ms/30 s", "ours ms/10 min", "ratio", "max |diff|", "mask="],
+                [[r["case"], f"{r['values']['extractor_ms']:.1f}", f"{r['values']['ours_ms']:.1f}",
+                  f"{r['values']['ours_ms_per_30s']:.1f}", f"{r['values']['ours_ms_per_10min']:.0f}",
+                  f"{r['ratio']:.2f}x", f"{r['values']['max_abs_diff']:.1e}", r["values"]["mask_equal"]] for r in rows])
+    processor_features(args, results)
+    headline = rows[3]
+    results.target("features >= 10x faster than WhisperFeatureExtractor (10 min, batched)",
+                   f"{headline['ratio']:.2f}x (max |diff| {headline['values']['max_abs_diff']:.1e})",
+                   headline["ratio"], 10.0, headline["ratio"] >= 10 and headline["values"]["max_abs_diff"] <= 1e-4)
+    results.write()
 
 
 if __name__ == "__main__":

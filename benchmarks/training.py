@@ -1,0 +1,158 @@
+"""Training throughput of the default recipe (configs/default.yaml) on this machine.
+
+    python benchmarks/training.py [--steps 2] [--batch-size 16] [--threads N|auto] [--json out.json]
+
+Runs the real training loop (audiollm.train.loop.train with the stage-2 task) for --steps optimiser
+steps plus one warm-up step, on a small corpus synthesised here with espeak-ng (3-10 s English clips:
+ASR and spoken-QA examples, as the recipe's manifests have), with the recipe's settings: Whisper base
+frozen, MERaLiON-v1 adaptor trained, LoRA r=16 on the decoder, real-length encoding, 10% text replay,
+its batch size and gradient accumulation. Evaluation and the final export are off and only the last
+step is checkpointed (they are not throughput). --batch-size overrides the recipe's global batch.
+
+Reported: samples/s; tokens/s (all prompt + answer tokens the decoder processed, speech placeholders
+included) and labelled tokens/s; and each step's time split into data loading (reading audio, features,
+batching: the loop's own "data" timer), speech encoder (+ ln_speech + adaptor forward; the encoder is
+frozen, so it has no backward), decoder forward + backward (the rest of the loop's forward_backward
+timer), optimiser (clip + AdamW step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, Results, print_table, row  # noqa: E402
+from speech import SENTENCES, VOICES, espeak  # noqa: E402
+
+from audiollm.api import cpu_threads  # noqa: E402
+
+QUESTIONS = ["What is the first item?", "What grew by twelve percent?", "When will the hawker centre close?"]
+
+
+def make_corpus(folder: Path, count: int) -> Path:
+    """`count` examples (2 ASR : 1 spoken QA) with espeak audio; returns the manifest path."""
+    import soundfile
+
+    from audiollm.data.manifest import Example, write_manifest
+
+    examples = []
+    for index in range(count):
+        sentence = " ".join(SENTENCES[(index + k) % len(SENTENCES)] for k in range(1 + index % 2))
+        audio = espeak(sentence, VOICES[index % len(VOICES)], speed=150 + 10 * (index % 3))
+        name = f"clip{index:03d}.flac"
+        soundfile.write(folder / name, audio, 16000)
+        duration = len(audio) / 16000
+        if index % 3 == 2:
+            question = QUESTIONS[index % len(QUESTIONS)]
+            examples.append(Example(id=f"sqa{index}", task="sqa", instruction=question, answer=sentence.split(",")[0],
+                                    audio=name, duration=duration,
+                                    meta={"transcript": sentence, "question": question}))
+        else:
+            examples.append(Example(id=f"asr{index}", task="asr", instruction="Please transcribe this speech.",
+                                    answer=sentence, audio=name, duration=duration))
+    manifest = folder / "train.jsonl"
+    write_manifest(manifest, examples)
+    return manifest
+
+
+class Instrumented:
+    """Wraps the stage-2 task: records when each collate / loss_sum / encode_speech call ran."""
+
+    def __init__(self, task, events: list):
+        self.task, self.events = task, events
+        self.model = task.model
+        encode = task.model.encode_speech
+
+        def timed_encode(*inputs, **options):
+            start = time.perf_counter()
+            out = encode(*inputs, **options)
+            events.append(("encode", start, time.perf_counter(), 0))
+            return out
+
+        task.model.encode_speech = timed_encode  # this instance only
+
+    def __getattr__(self, name):
+        return getattr(self.task, name)
+
+    def export(self, run_dir: Path) -> dict:
+        return {}  # the merged model (1.3 GB written) is not throughput; skip it
+
+    def collate(self, examples):
+        start = time.perf_counter()
+        batch = self.task.collate(examples)
+        self.events.append(("collate", start, time.perf_counter(), int(batch["attention_mask"].sum())))
+        return batch
+
+
+def run(args, workdir: Path) -> tuple[list[dict], list, object]:
+    """Train for warm-up + args.steps steps; returns the loop's log records, the events and the config."""
+    from audiollm.train.config import load_train_config
+    from audiollm.train.loop import train
+    from audiollm.train.stage2 import InstructionTuning
+
+    manifest = make_corpus(workdir, args.examples)
+    overrides = [f"data.train=[{manifest}]", "data.eval=[]", f"data.text=[{manifest}]", f"out={workdir / 'run'}",
+                 f"steps={args.steps + 1}", "eval_every=0", "save_every=0", "device=cpu",
+                 f"threads={torch.get_num_threads()}", "optim.warmup_steps=1"]
+    overrides += [f"batch_size={args.batch_size}"] if args.batch_size else []
+    config = load_train_config(ROOT / "configs" / "default.yaml", overrides)
+    events: list = []
+    train(lambda cfg, device, dist: Instrumented(InstructionTuning(cfg, device, dist), events), config)
+    records = [json.loads(line) for line in (workdir / "run" / "log.jsonl").read_text().splitlines()]
+    return records, events, config
+
+
+def shares(records: list[dict], events: list, grad_accum: int) -> dict:
+    """Totals over the timed steps (the first, warm-up step is left out)."""
+    collates = [e for e in events if e[0] == "collate"]
+    first_timed = collates[grad_accum][1]  # the warm-up step made grad_accum collate calls
+    encoder = sum(e[2] - e[1] for e in events if e[0] == "encode" and e[1] >= first_timed)
+    tokens = sum(e[3] for e in collates[grad_accum:])
+    timed = records[1:]
+    data = sum(r["seconds"]["data"] for r in timed)
+    forward_backward = sum(r["seconds"]["forward_backward"] for r in timed)
+    optimiser = sum(r["seconds"]["optimiser"] for r in timed)
+    total = data + forward_backward + optimiser
+    return {"steps": len(timed), "samples_per_s": sum(r["examples"] for r in timed) / total,
+            "tokens_per_s": tokens / total, "labelled_tokens_per_s": sum(r["tokens"] for r in timed) / total,
+            "seconds_per_step": total / len(timed), "share_data": data / total, "share_encoder": encoder / total,
+            "share_decoder": (forward_backward - encoder) / total, "share_optimiser": optimiser / total}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=2, help="timed steps (after one warm-up step)")
+    parser.add_argument("--batch-size", type=int, default=None, help="global batch (default: the recipe's)")
+    parser.add_argument("--examples", type=int, default=48)
+    parser.add_argument("--threads", default=None, help="torch threads: a number, 'auto', or torch's default")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    threads = cpu_threads(int(args.threads) if args.threads and args.threads.isdigit() else args.threads)
+    if threads:
+        torch.set_num_threads(threads)
+    results = Results("training", args.json)
+    with tempfile.TemporaryDirectory(prefix="audiollm-train-bench-") as scratch:
+        records, events, config = run(args, Path(scratch))
+    values = shares(records, events, grad_accum=config.grad_accum)
+    values.update(batch_size=config.batch_size, grad_accum=config.grad_accum, threads=torch.get_num_threads())
+    results.add(row("training", f"default recipe (batch {config.batch_size}, grad_accum {config.grad_accum}), CPU",
+                    values))
+    headers = ["samples/s", "tokens/s", "labelled tok/s", "s/step", "data", "encoder", "decoder fwd+bwd", "optimiser"]
+    print_table(headers,
+                [[f"{values['samples_per_s']:.2f}", f"{values['tokens_per_s']:.0f}",
+                  f"{values['labelled_tokens_per_s']:.1f}", f"{values['seconds_per_step']:.1f}",
+                  *(f"{100 * values[k]:.0f}%" for k in ("share_data", "share_encoder", "share_decoder",
+                                                         "share_optimiser"))]])
+    results.write()
+
+
+if __name__ == "__main__":
+    main()
