@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,20 +233,40 @@ def _seeded(seed: int | None):
 
 def cpu_threads(threads: int | str | None) -> int | None:
     """How many torch threads to use: None keeps torch's default, an int is taken as it is, and "auto"
-    takes the cores not already busy (cores minus the 1-minute load average, at least 1).
+    takes the cores not busy right now (at least 1), see `_busy_cores`.
 
     Why "auto": on a small shared machine a thread whose core is busy with another process stalls
-    every parallel region at its barrier; on 2 busy cores one thread was up to 2x faster than two
-    (benchmarks/RESULTS.md), while on an idle machine all cores win.
+    every parallel region at its barrier; on 2 busy cores one thread was 2x faster than two for a
+    Whisper window and up to 6x for int8 decoding (docs/performance.md), while an idle machine wants
+    all its cores (two threads were 2x faster than one there).
     """
     if threads is None:
         return None
     if threads == "auto":
         cores = os.cpu_count() or 1
-        return max(1, min(cores, cores - int(os.getloadavg()[0])))
+        return max(1, min(cores, cores - round(_busy_cores(cores))))
     if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0:
         return threads
     raise ConfigError(f"threads must be a positive number, 'auto' or None, not {threads!r}")
+
+
+def _busy_cores(cores: int, seconds: float = 0.25) -> float:
+    """Cores busy with other work now: the non-idle share of /proc/stat over `seconds` (this process is
+    idle meanwhile), times the cores. Elsewhere the 1-minute load average, which lags: it still counts a
+    job that ended a minute ago."""
+
+    def idle_and_total() -> tuple[int, int]:
+        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return fields[3] + fields[4], sum(fields[:8])  # idle + iowait; user..steal
+
+    try:
+        idle_before, total_before = idle_and_total()
+        time.sleep(seconds)
+        idle_after, total_after = idle_and_total()
+    except (OSError, ValueError, IndexError):
+        return min(float(cores), os.getloadavg()[0])
+    total = max(total_after - total_before, 1)
+    return cores * (1 - (idle_after - idle_before) / total)
 
 
 def quantize_int8(model: AudioLLM) -> AudioLLM:

@@ -10,9 +10,10 @@ What "int8" does, and why this mix (measured in benchmarks/, see docs/performanc
   the single largest saving.
 - Every other decoder Linear: fp16 weights through fbgemm's fp16 kernel (fp32 arithmetic). Two
   int8 alternatives were worse here: dynamic int8 (activations quantised to 7 bits, one scale per
-  tensor) changed Gemma's next-token distribution ~50x more (KL 0.56 vs 0.008 on a text passage:
-  a few channels carry outlier activations); weight-only int8 (`torch._weight_int8pack_mm`) kept
-  the accuracy but decoded ~20% slower than fp16 on this CPU (the kernel, not the bytes, was the limit).
+  tensor) changed Gemma's next-token distribution ~100x more than int8 weights alone (KL 0.56 vs 0.005
+  on a text passage: a few channels carry outlier activations); weight-only int8
+  (`torch._weight_int8pack_mm`) kept the accuracy but decoded ~20% slower than fp16 on this CPU (the
+  kernel, not the bytes, was the limit).
 - Speech encoder, adaptor, embeddings, norms: unchanged (fp32). The encoder is compute-bound (1500
   frames per window), where smaller weights do not help, and its output is what the decoder hears.
 The input embeddings stay fp32 for the lookup, so a tied LM head gets its own int8 copy.

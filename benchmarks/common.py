@@ -49,10 +49,32 @@ def machine_info() -> dict:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {
         "cpu": cpu_model(), "cores": os.cpu_count(), "memory_gib": round(memory, 1),
+        "isa": torch.backends.cpu.get_cpu_capability() + (" + VNNI" if _has_flag("vnni") else ""),
         "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
         "torch_threads": torch.get_num_threads(), "load_average": load_average(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
+
+
+def _has_flag(fragment: str) -> bool:
+    """True if a CPU flag containing `fragment` is listed in /proc/cpuinfo."""
+    try:
+        return fragment in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+def apply_threads(value: str | None) -> int:
+    """Set torch's CPU threads from a --threads flag (a number, "auto", or None for torch's default)
+    through audiollm.api.cpu_threads; returns the count in effect."""
+    import torch
+
+    from audiollm.api import cpu_threads
+
+    count = cpu_threads(int(value) if value and value.isdigit() else value)
+    if count:
+        torch.set_num_threads(count)
+    return torch.get_num_threads()
 
 
 def best_of(functions: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,

@@ -22,10 +22,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Results, best_of, print_table, row  # noqa: E402
+from common import Results, apply_threads, best_of, print_table, row  # noqa: E402
 from features import synthetic_audio  # noqa: E402
 
-from audiollm.api import cpu_threads  # noqa: E402
 from audiollm.audio import split_into_windows  # noqa: E402
 from audiollm.model import AudioLLM  # noqa: E402
 from audiollm.processor import AudioLLMProcessor  # noqa: E402
@@ -79,9 +78,7 @@ def main() -> None:
     parser.add_argument("--long", action="store_true", help="add a 10-minute case (minutes; it shows fixed = real)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    threads = cpu_threads(int(args.threads) if args.threads and args.threads.isdigit() else args.threads)
-    if threads:
-        torch.set_num_threads(threads)
+    apply_threads(args.threads)
     from audiollm.default import default_model_folder
 
     results = Results("encoding", args.json)

@@ -31,10 +31,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Results, best_of, print_table, row  # noqa: E402
+from common import Results, apply_threads, best_of, print_table, row  # noqa: E402
 from speech import question_clip, ten_minute_recording  # noqa: E402
 
-from audiollm.api import AudioAssistant, GenerationSettings, cpu_threads, load, quantize_int8  # noqa: E402
+from audiollm.api import AudioAssistant, GenerationSettings, load, quantize_int8  # noqa: E402
 from audiollm.cascade import CascadeResponder, FasterWhisperTranscriber, TextLLM  # noqa: E402
 from audiollm.inference import SpeechRequest  # noqa: E402
 
@@ -138,9 +138,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="only the 5 s question")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    threads = cpu_threads(int(args.threads) if args.threads and args.threads.isdigit() else args.threads)
-    if threads:
-        torch.set_num_threads(threads)
+    apply_threads(args.threads)
     results = Results("end_to_end", args.json)
     pipelines, decoders = build(args)
     print(f"torch threads={torch.get_num_threads()} batch size={args.batch_size} repeats={args.repeats}")

@@ -30,9 +30,8 @@ import torch
 from transformers import WhisperFeatureExtractor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Results, best_of, print_table, row  # noqa: E402
+from common import Results, apply_threads, best_of, print_table, row  # noqa: E402
 
-from audiollm.api import cpu_threads  # noqa: E402
 from audiollm.audio import SAMPLING_RATE, log_mel_spectrogram, split_into_windows  # noqa: E402
 
 WINDOW = 30 * SAMPLING_RATE
@@ -122,9 +121,7 @@ def main() -> None:
     parser.add_argument("--threads", default=None, help="torch threads: a number, 'auto', or torch's default")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    threads = cpu_threads(int(args.threads) if args.threads and args.threads.isdigit() else args.threads)
-    if threads:
-        torch.set_num_threads(threads)
+    apply_threads(args.threads)
     results = Results("features", args.json)
 
     clip = synthetic_audio(30.0, seed=0)
@@ -141,10 +138,15 @@ def main() -> None:
                   f"{r['values']['ours_ms_per_30s']:.1f}", f"{r['values']['ours_ms_per_10min']:.0f}",
                   f"{r['ratio']:.2f}x", f"{r['values']['max_abs_diff']:.1e}", r["values"]["mask_equal"]] for r in rows])
     processor_features(args, results)
-    headline = rows[3]
-    results.target("features >= 10x faster than WhisperFeatureExtractor (10 min, batched)",
-                   f"{headline['ratio']:.2f}x (max |diff| {headline['values']['max_abs_diff']:.1e})",
-                   headline["ratio"], 10.0, headline["ratio"] >= 10 and headline["values"]["max_abs_diff"] <= 1e-4)
+    headline, single = rows[3], rows[4]
+    # Each tool at its faster way of doing 10 minutes (batched or one by one), as a user would run it.
+    best = (min(headline["values"]["extractor_ms"], single["values"]["extractor_ms"])
+            / min(headline["values"]["ours_ms"], single["values"]["ours_ms"]))
+    worst_diff = max(r["values"]["max_abs_diff"] for r in rows)
+    results.target("features >= 10x faster than WhisperFeatureExtractor (10 min of audio)",
+                   f"{headline['ratio']:.2f}x batched, {single['ratio']:.2f}x one by one, {best:.2f}x best vs best "
+                   f"(max |diff| {worst_diff:.1e})", headline["ratio"], 10.0,
+                   min(headline["ratio"], best) >= 10 and worst_diff <= 1e-4)
     results.write()
 
 

@@ -11,6 +11,8 @@ greedy, exactly N new tokens (no end-of-sequence id), alternating, best of --rep
   audiollm int8, static cache    the same with a preallocated KV cache (no per-step reallocation)
   audiollm bf16 weights          `load(..., dtype="bfloat16")`, for comparison
   llama.cpp Q4_K_M               llama-cpp-python on the GGUF the decoder was converted from (if installed)
+  ..., N threads                 int8 and llama.cpp again at the other thread count (1 <-> 2): which is
+                                 faster depends on how busy the machine is; targets use each side's best
 prefill tok/s = P / time(generate 1 token); decode tok/s = (N - 1) / (time(N tokens) - time(1 token)).
 The audio encoder is not in these times (benchmarks/encoding.py measures it).
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,9 +34,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Results, best_of, copy_bandwidth_gbs, print_table, row  # noqa: E402
+from common import Results, apply_threads, best_of, copy_bandwidth_gbs, print_table, row  # noqa: E402
 
-from audiollm.api import cpu_threads, quantize_int8  # noqa: E402
+from audiollm.api import quantize_int8  # noqa: E402
 from audiollm.model import AudioLLM  # noqa: E402
 from audiollm.processor import AudioLLMProcessor, Turn  # noqa: E402
 from audiollm.quantize import weight_bytes_per_token  # noqa: E402
@@ -53,8 +56,8 @@ def question_clip(seconds: float = 5.0) -> np.ndarray:
 class HFVariant:
     """One transformers decoder on fixed prompt inputs; `run(n)` generates exactly n tokens."""
 
-    def __init__(self, decoder, inputs: dict, extra: dict | None = None):
-        self.decoder, self.inputs, self.extra = decoder, inputs, extra or {}
+    def __init__(self, decoder, inputs: dict, extra: dict | None = None, threads: int | None = None):
+        self.decoder, self.inputs, self.extra, self.threads = decoder, inputs, extra or {}, threads
         # Greedy with no end-of-sequence id, so every call decodes exactly n tokens. (min_new_tokens would
         # do it too, but its logits processor rebuilds a 262k-entry vocabulary mask each step, ~8 ms here.)
         self.config = copy.deepcopy(decoder.generation_config)
@@ -62,9 +65,14 @@ class HFVariant:
                            top_k=None)
 
     def run(self, tokens: int):
-        with torch.inference_mode():
-            out = self.decoder.generate(**self.inputs, generation_config=self.config, max_new_tokens=tokens,
-                                        **self.extra)
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads or previous)  # a variant may run at the other thread count
+        try:
+            with torch.inference_mode():
+                out = self.decoder.generate(**self.inputs, generation_config=self.config, max_new_tokens=tokens,
+                                            **self.extra)
+        finally:
+            torch.set_num_threads(previous)
         assert out.shape[1] - self.inputs.get("input_ids", out[:, :0]).shape[1] == tokens, "generation ended early"
         return out
 
@@ -75,6 +83,7 @@ class LlamaCppVariant:
     def __init__(self, gguf: Path, prompt_tokens: int, threads: int):
         from llama_cpp import Llama
 
+        self.threads = threads
         self.llm = Llama(model_path=str(gguf), n_ctx=1024, n_threads=threads, n_threads_batch=threads,
                          n_batch=512, verbose=False)
         self.tokens = self.llm.tokenize(TEXT.encode())[:prompt_tokens]
@@ -112,6 +121,12 @@ def build_variants(folder: Path, args) -> tuple[dict, dict, int]:
     if not args.skip_bf16:
         bf16 = copy.deepcopy(fp32.text_decoder).to(torch.bfloat16)
         variants["audiollm bf16 weights"] = HFVariant(bf16, {**fused, "inputs_embeds": embeds.to(torch.bfloat16)})
+    # The other thread count too (1 <-> 2), side by side: which is faster depends on how busy the machine
+    # is, and the bandwidth bound below is the better of both.
+    other = (1 if torch.get_num_threads() > 1 else min(2, os.cpu_count() or 1)) if not args.one_thread_count else None
+    other = None if other == torch.get_num_threads() else other
+    if other:
+        variants[f"audiollm int8, {other} threads"] = HFVariant(int8.text_decoder, fused, threads=other)
     weight_bytes = {name: weight_bytes_per_token(variant.decoder) for name, variant in variants.items()}
     if not args.skip_llama:
         try:
@@ -120,6 +135,9 @@ def build_variants(folder: Path, args) -> tuple[dict, dict, int]:
             gguf = _gemma_gguf()
             variants["llama.cpp Q4_K_M (same GGUF)"] = LlamaCppVariant(gguf, prompt, torch.get_num_threads())
             weight_bytes["llama.cpp Q4_K_M (same GGUF)"] = gguf_weight_bytes(gguf)
+            if other:
+                variants[f"llama.cpp Q4_K_M, {other} threads"] = LlamaCppVariant(gguf, prompt, other)
+                weight_bytes[f"llama.cpp Q4_K_M, {other} threads"] = weight_bytes["llama.cpp Q4_K_M (same GGUF)"]
         except ImportError:
             print("llama-cpp-python is not installed: pip install llama-cpp-python (the llama.cpp row is skipped)")
     return variants, weight_bytes, prompt
@@ -154,11 +172,10 @@ def main() -> None:
     parser.add_argument("--threads", default=None, help="torch (and llama.cpp) threads: a number, 'auto', or default")
     parser.add_argument("--skip-llama", action="store_true")
     parser.add_argument("--skip-bf16", action="store_true")
+    parser.add_argument("--one-thread-count", action="store_true", help="do not add the other thread count")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    threads = cpu_threads(int(args.threads) if args.threads and args.threads.isdigit() else args.threads)
-    if threads:
-        torch.set_num_threads(threads)
+    apply_threads(args.threads)
     from audiollm.default import default_model_folder
 
     results = Results("generation", args.json)
@@ -174,7 +191,8 @@ def main() -> None:
         bound = bandwidth * 1e9 / weight_bytes[name]
         values = {"prefill_tok_s": prompt / timing["prefill_s"], "decode_tok_s": decode,
                   "decode_ms_per_token": 1000 / decode, "weight_mb_per_token": weight_bytes[name] / 1e6,
-                  "bound_tok_s": bound, "bandwidth_gbs": bandwidth, "threads": torch.get_num_threads()}
+                  "bound_tok_s": bound, "bandwidth_gbs": bandwidth,
+                  "threads": getattr(variants[name], "threads", None) or torch.get_num_threads()}
         rows.append(results.add(row("generation", name, values, ratio=decode / bound,
                                     ratio_label="decode tokens/s / bandwidth bound")))
     print_table(["variant", "prefill tok/s", "decode tok/s", "ms/token", "MB/token", "bound tok/s", "of bound"],
@@ -187,23 +205,26 @@ def main() -> None:
 
 
 def record_targets(results: Results, by_name: dict) -> None:
-    """The issue's generation targets, as ratios of the rows just measured."""
-    ours, plain = by_name["audiollm int8"]["values"], by_name["transformers generate (plain), fp32"]["values"]
-    fp32 = by_name["audiollm fp32"]["values"]
-    share = by_name["audiollm int8"]["ratio"]
-    results.target("decode >= 50% of the bandwidth bound (audiollm int8)", f"{100 * share:.0f}% of "
-                   f"{ours['bound_tok_s']:.1f} tok/s (fp32: {100 * by_name['audiollm fp32']['ratio']:.0f}%)",
-                   share, 0.5, share >= 0.5)
-    speedup = ours["decode_tok_s"] / plain["decode_tok_s"]
+    """The issue's generation targets, as ratios of the rows just measured (each side at its faster
+    thread count and KV cache, since the bound is the machine's best bandwidth)."""
+    ours = max((r for name, r in by_name.items() if name.startswith("audiollm int8")),
+               key=lambda r: r["values"]["decode_tok_s"])
+    plain = by_name["transformers generate (plain), fp32"]["values"]
+    fp32 = by_name["audiollm fp32"]
+    results.target("decode >= 50% of the bandwidth bound (audiollm int8)",
+                   f"{100 * ours['ratio']:.0f}% of {ours['values']['bound_tok_s']:.1f} tok/s ({ours['case']}; "
+                   f"fp32: {100 * fp32['ratio']:.0f}%)", ours["ratio"], 0.5, ours["ratio"] >= 0.5)
+    speedup = ours["values"]["decode_tok_s"] / plain["decode_tok_s"]
     results.target("decode at least as fast as plain transformers generate",
-                   f"int8 {speedup:.2f}x, fp32 {fp32['decode_tok_s'] / plain['decode_tok_s']:.2f}x the plain "
-                   f"fp32 generate", speedup, 1.0, speedup >= 1.0)
-    llama = by_name.get("llama.cpp Q4_K_M (same GGUF)")
-    if llama:
-        gap = ours["decode_tok_s"] / llama["values"]["decode_tok_s"]
+                   f"int8 {speedup:.2f}x, fp32 {fp32['values']['decode_tok_s'] / plain['decode_tok_s']:.2f}x the "
+                   f"plain fp32 generate", speedup, 1.0, speedup >= 1.0)
+    llamas = [r for name, r in by_name.items() if name.startswith("llama.cpp")]
+    if llamas:
+        llama = max(llamas, key=lambda r: r["values"]["decode_tok_s"])
+        gap = ours["values"]["decode_tok_s"] / llama["values"]["decode_tok_s"]
         results.target("gap to llama.cpp (decode, reported, not a pass/fail goal)",
-                       f"audiollm int8 decodes at {gap:.2f}x llama.cpp's speed; prefill "
-                       f"{ours['prefill_tok_s'] / llama['values']['prefill_tok_s']:.2f}x", gap, 1.0, None)
+                       f"audiollm int8 decodes at {gap:.2f}x llama.cpp's speed (best of each); prefill "
+                       f"{ours['values']['prefill_tok_s'] / llama['values']['prefill_tok_s']:.2f}x", gap, 1.0, None)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Results, row  # noqa: E402
+from common import Results, apply_threads, row  # noqa: E402
 from speech import SENTENCES, VOICES, espeak  # noqa: E402
 
-from audiollm.api import GenerationSettings, cpu_threads, load, quantize_int8  # noqa: E402
+from audiollm.api import GenerationSettings, load, quantize_int8  # noqa: E402
 from audiollm.evaluate.metrics import bleu_chrf, error_rate  # noqa: E402
 
 PASSAGES = [
@@ -103,9 +103,7 @@ def main() -> None:
     parser.add_argument("--skip-bf16", action="store_true", help="do not compare bf16 weights too")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    threads = cpu_threads(int(args.threads) if args.threads and args.threads.isdigit() else args.threads)
-    if threads:
-        torch.set_num_threads(threads)
+    apply_threads(args.threads)
     results = Results("quantization", args.json)
     fp32 = load(args.model)
     int8 = load(args.model)

@@ -29,7 +29,8 @@ SECTIONS = {
     "generation": ("Text generation of the default model (Gemma 3 270M decoder)", [
         ("prefill tok/s", "prefill_tok_s", "{:.0f}"), ("decode tok/s", "decode_tok_s", "{:.1f}"),
         ("ms/token", "decode_ms_per_token", "{:.1f}"), ("weights MB/token", "weight_mb_per_token", "{:.0f}"),
-        ("bound tok/s", "bound_tok_s", "{:.1f}"), ("threads", "threads", "{}")],
+        ("bound tok/s", "bound_tok_s", "{:.1f}"), ("copy GB/s", "bandwidth_gbs", "{:.1f}"),
+        ("threads", "threads", "{}")],
         "Ratio = decode tokens/s / bandwidth bound (copy bandwidth / weight bytes read per token)."),
     "end_to_end": ("End to end: fused default model vs cascade (faster-whisper + the same LLM)", [
         ("seconds", "seconds", "{:.2f}"), ("audio s", "audio_seconds", "{:.0f}"), ("RTF", "rtf", "{:.3f}")],
@@ -87,7 +88,8 @@ def targets_table(payloads: list[dict]) -> list[str]:
 def machine_lines(payloads: list[dict]) -> list[str]:
     machine = payloads[0]["machine"] if payloads else {}
     lines = ["## Machine", "",
-             f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, {machine.get('memory_gib', '?')} GiB; "
+             f"{machine.get('cpu', '?')} ({machine.get('isa', '?')}), {machine.get('cores', '?')} cores, "
+             f"{machine.get('memory_gib', '?')} GiB; "
              f"Python {machine.get('python', '?')}, torch {machine.get('torch', '?')}, transformers "
              f"{machine.get('transformers', '?')}; measured {machine.get('date', '?')}.", "",
              "Shared machine: other jobs ran at the same time, so absolute times vary run to run; each ratio "

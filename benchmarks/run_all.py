@@ -8,7 +8,7 @@
 Each script runs in its own process (so one model's memory and thread settings never leak into the
 next), with --json into a temporary folder; its output streams to this terminal. A script that fails
 or runs past the time budget is named in RESULTS.md and the rest still run; scripts not run this time
-(--only) keep their previous numbers, which RESULTS.md carries at its end in machine-readable form.
+(--only) keep their previous numbers, read back from benchmarks/results.json (written beside RESULTS.md).
 Torch threads are "auto" (the cores not already busy, see audiollm.api.cpu_threads), recorded with
 every number.
 """
@@ -27,7 +27,7 @@ from report import render
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
-PAYLOADS = "<!-- payloads (machine-readable copy of the numbers above; run_all.py reads it back):"
+NUMBERS = HERE / "results.json"  # the same numbers, machine-readable; partial runs (--only) read it back
 
 # (name, arguments for the full run, arguments for --quick); order = priority under the time budget.
 PLAN = [
@@ -66,8 +66,9 @@ def main() -> None:
     args = parser.parse_args()
     chosen = None if args.only is None else set(filter(None, args.only.split(",")))
     out = Path(args.out)
+    numbers = out.with_name(NUMBERS.name) if out != RESULTS else NUMBERS
     existing = out.read_text() if out.is_file() else None
-    payloads = {p["script"]: p for p in previous_payloads(existing)}  # scripts not run now keep their numbers
+    payloads = {p["script"]: p for p in previous_payloads(numbers)}  # scripts not run now keep their numbers
     deadline = time.perf_counter() + 60 * args.budget_minutes
     failures = []
     with tempfile.TemporaryDirectory(prefix="audiollm-bench-") as scratch:
@@ -89,18 +90,16 @@ def main() -> None:
             payloads[name] = payload
     ordered = [payloads[name] for name, _, _ in PLAN if name in payloads]
     gpu = json.loads(Path(args.gpu_json).read_text()) if args.gpu_json else None
-    text = render(ordered, existing, gpu, failures)
-    out.write_text(text + f"\n{PAYLOADS} {json.dumps(ordered)} -->\n")
+    out.write_text(render(ordered, existing, gpu, failures))
+    numbers.write_text(json.dumps(ordered, indent=1) + "\n")
     print(f"\nwrote {out}" + (f"; not finished: {', '.join(failures)}" if failures else ""))
 
 
-def previous_payloads(existing: str | None) -> list[dict]:
-    """The results embedded in an existing RESULTS.md, so a partial run (--only) keeps the others."""
-    if not existing or PAYLOADS not in existing:
-        return []
+def previous_payloads(numbers: Path) -> list[dict]:
+    """The results of the last run (results.json), so a partial run (--only) keeps the others."""
     try:
-        return json.loads(existing.split(PAYLOADS, 1)[1].rsplit("-->", 1)[0])
-    except ValueError:
+        return json.loads(numbers.read_text())
+    except (OSError, ValueError):
         return []
 
 

@@ -25,14 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, Results, print_table, row  # noqa: E402
+from common import ROOT, Results, apply_threads, print_table, row  # noqa: E402
 from speech import SENTENCES, VOICES, espeak  # noqa: E402
 
-from audiollm.api import cpu_threads  # noqa: E402
 
 QUESTIONS = ["What is the first item?", "What grew by twelve percent?", "When will the hawker centre close?"]
 
@@ -135,9 +133,7 @@ def main() -> None:
     parser.add_argument("--threads", default=None, help="torch threads: a number, 'auto', or torch's default")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    threads = cpu_threads(int(args.threads) if args.threads and args.threads.isdigit() else args.threads)
-    if threads:
-        torch.set_num_threads(threads)
+    apply_threads(args.threads)
     results = Results("training", args.json)
     with tempfile.TemporaryDirectory(prefix="audiollm-train-bench-") as scratch:
         records, events, config = run(args, Path(scratch))

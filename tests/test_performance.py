@@ -118,3 +118,21 @@ def test_gpu_benchmark_smoke_runs_on_cpu(tmp_path):
                             capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "decode" in result.stdout and out.is_file()
+
+
+def test_results_page_renders_targets_sections_and_keeps_the_gpu_section():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from report import GPU_END, GPU_START, render
+
+    payload = {"script": "generation", "load_before": "1, 1, 1", "load_after": "1, 1, 1", "run_command": "python x.py",
+               "machine": {"cpu": "CPU", "cores": 2, "memory_gib": 1, "torch_threads": 1, "date": "today"},
+               "rows": [{"section": "generation", "case": "audiollm int8", "ratio": 0.6, "ratio_label": "",
+                         "command": "python benchmarks/generation.py", "note": "",
+                         "values": {"decode_tok_s": 30.0, "bound_tok_s": 50.0}}],
+               "targets": [{"target": "decode >= 50% | bound", "measured": "60%", "ratio": 0.6, "goal": 0.5,
+                            "met": True}]}
+    existing = f"# old\n{GPU_START}\nH100 numbers\n{GPU_END}\n"
+    page = render([payload], existing, None, ["training (exit code 1)"])
+    assert "| decode >= 50% \\| bound | 60% | yes |" in page
+    assert "| audiollm int8 | 30.0 | 50.0 | 0.60 | `python benchmarks/generation.py` |" in page
+    assert f"{GPU_START}\nH100 numbers\n{GPU_END}" in page and "training (exit code 1)" in page
