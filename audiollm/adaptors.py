@@ -69,7 +69,91 @@ class MERaLiONV2Adaptor(nn.Module):
         return self.out_proj(self.act_fn(self.gate_proj(hidden)) * self.pool_proj(hidden))
 
 
-_ADAPTORS = {"meralion-v1": MERaLiONV1Adaptor, "meralion-v2": MERaLiONV2Adaptor}
+def unstack_frames(stacked: torch.Tensor, factor: int) -> torch.Tensor:
+    """(B, N, k*C) -> (B*N, k, C): each speech token's k frames again, in time order."""
+    batch, tokens, width = stacked.shape
+    return stacked.reshape(batch * tokens, factor, width // factor)
+
+
+class WindowQFormerAdaptor(nn.Module):
+    """A window-level Q-Former (SALMONN-style): one learned query per window of k frames.
+
+    The query cross-attends to its window's k encoder frames (with learned in-window positions) through
+    a few small transformer layers, then a Linear maps it to D. One query per k-frame window keeps the
+    token rate of the MLP adaptors (k = 15: 100 tokens per 30 s; SALMONN used 1 query per 17 frames).
+    Not a released layout: keys are this project's own.
+    """
+
+    def __init__(self, encoder_width: int, decoder_width: int, factor: int, dropout: float = 0.1,
+                 layers: int = 2, heads: int = 8):
+        super().__init__()
+        if encoder_width % heads:
+            heads = 1  # tiny test encoders: one head always divides the width
+        self.factor = factor
+        self.query = nn.Parameter(torch.zeros(1, 1, encoder_width))
+        self.frame_positions = nn.Parameter(torch.zeros(1, factor, encoder_width))
+        self.layers = nn.ModuleList(
+            nn.TransformerDecoderLayer(encoder_width, heads, dim_feedforward=2 * encoder_width,
+                                       dropout=dropout, activation="gelu", batch_first=True, norm_first=True)
+            for _ in range(layers)
+        )
+        self.norm = nn.LayerNorm(encoder_width)
+        self.out_proj = nn.Linear(encoder_width, decoder_width)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # Zero-initialised queries would make every window's query identical forever; small noise breaks it.
+        nn.init.normal_(self.query, std=0.02)
+        nn.init.normal_(self.frame_positions, std=0.02)
+
+    def forward(self, stacked: torch.Tensor) -> torch.Tensor:
+        """(B, N, k*C) -> (B, N, D)."""
+        batch, tokens, _ = stacked.shape
+        frames = unstack_frames(stacked, self.factor) + self.frame_positions  # (B*N, k, C)
+        query = self.query.expand(frames.shape[0], -1, -1)  # (B*N, 1, C)
+        for layer in self.layers:
+            query = layer(query, frames)
+        return self.out_proj(self.norm(query)).reshape(batch, tokens, -1)
+
+
+def _stride_factors(factor: int) -> list[int]:
+    """Split the stack factor into two strides whose product is k (15 -> [3, 5]; a prime k -> [k])."""
+    for stride in range(2, int(factor**0.5) + 1):
+        if factor % stride == 0:
+            return [stride, factor // stride]
+    return [factor]
+
+
+class ConvMLPAdaptor(nn.Module):
+    """Strided 1-D convolutions over the k frames of each token (15 = stride 3, then stride 5), then an MLP.
+
+    Kernels equal their strides and stay inside a token's k frames, so a token never sees its neighbours
+    or padding: batched and single results are identical. Weight sharing across time makes it far
+    smaller than the v1 MLP's first Linear (k*C x C).
+    """
+
+    def __init__(self, encoder_width: int, decoder_width: int, factor: int, dropout: float = 0.1):
+        super().__init__()
+        self.factor = factor
+        convs = []
+        for stride in _stride_factors(factor):
+            convs += [nn.Conv1d(encoder_width, encoder_width, kernel_size=stride, stride=stride), nn.GELU()]
+        self.convs = nn.Sequential(*convs)
+        self.mlp = nn.Sequential(
+            nn.Linear(encoder_width, 4 * encoder_width), nn.SiLU(), nn.Dropout(dropout),
+            nn.Linear(4 * encoder_width, decoder_width),
+        )
+
+    def forward(self, stacked: torch.Tensor) -> torch.Tensor:
+        """(B, N, k*C) -> (B, N, D)."""
+        batch, tokens, _ = stacked.shape
+        frames = unstack_frames(stacked, self.factor).transpose(1, 2)  # (B*N, C, k)
+        pooled = self.convs(frames).squeeze(-1)  # (B*N, C): the strides multiply to k, one position left
+        return self.mlp(pooled).reshape(batch, tokens, -1)
+
+
+_ADAPTORS = {"meralion-v1": MERaLiONV1Adaptor, "meralion-v2": MERaLiONV2Adaptor,
+             "qformer": WindowQFormerAdaptor, "conv-mlp": ConvMLPAdaptor}
 
 
 def build_adaptor(name: str, encoder_width: int, decoder_width: int, factor: int, dropout: float) -> nn.Module:

@@ -30,7 +30,7 @@ PROMPT_TEMPLATE_V2 = (
     f"Instruction: {{instruction}} \nFollow the text instruction based on the following audio: {SPEECH_PLACEHOLDER}"
 )
 
-ADAPTORS = ("meralion-v1", "meralion-v2")
+ADAPTORS = ("meralion-v1", "meralion-v2", "qformer", "conv-mlp")  # see adaptors.py
 ENCODER_INPUTS = ("fixed", "real")
 HOP_LENGTH = 160  # audio samples per log-mel frame (10 ms at 16 kHz)
 
@@ -81,6 +81,8 @@ class AudioLLMConfig:
     def __post_init__(self) -> None:
         if self.adaptor not in ADAPTORS:
             raise ConfigError(f"unknown adaptor {self.adaptor!r}; choose one of {ADAPTORS}")
+        if self.flavour != "audiollm" and not self.adaptor.startswith("meralion"):
+            raise ConfigError(f"the {self.flavour} layout has no {self.adaptor!r} adaptor; save it as flavour 'audiollm'")
         if self.encoder_input not in ENCODER_INPUTS:
             raise ConfigError(f"encoder_input must be one of {ENCODER_INPUTS}, got {self.encoder_input!r}")
         if self.speech_mlp_scale_factor < 1:

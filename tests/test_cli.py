@@ -75,3 +75,22 @@ def test_corrupt_file_through_the_real_command(tmp_path):
     result = subprocess.run([sys.executable, "-m", "audiollm", "transcribe", str(bad)], capture_output=True, text=True)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and str(bad) in result.stderr
+
+
+def test_quantize_and_threads_reach_the_model(model_folder, clip, capsys, monkeypatch):
+    import audiollm.api
+
+    quantized = []
+    real_quantize = audiollm.api.quantize_int8
+    monkeypatch.setattr(audiollm.api, "quantize_int8", lambda model: quantized.append(real_quantize(model)))
+    threads_before = torch.get_num_threads()
+    try:
+        argv = ["transcribe", str(clip), "--model", str(model_folder), "--json", "--max-new-tokens", "3"]
+        assert main(argv + ["--quantize", "int8", "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1 and len(quantized) == 1
+        assert json.loads(capsys.readouterr().out)["file"] == str(clip)
+    finally:
+        torch.set_num_threads(threads_before)
+    with pytest.raises(SystemExit) as stop:
+        main(argv + ["--threads", "0"])
+    assert stop.value.code == 2 and "positive number or 'auto'" in capsys.readouterr().err

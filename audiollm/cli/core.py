@@ -9,10 +9,28 @@ import sys
 from audiollm.errors import AudioLLMError
 
 
+def threads_option(value: str) -> int | str:
+    """--threads: a positive number of torch CPU threads, or "auto" (the cores idle right now)."""
+    if value == "auto":
+        return value
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {value!r}")
+
+
+def add_cpu_options(parser) -> None:
+    """--quantize and --threads, shared by the one-shot commands and `audiollm serve`."""
+    parser.add_argument("--quantize", choices=["int8"], default=None,
+                        help="int8: int8 LM head and fp16 decoder layers for CPU inference (docs/performance.md)")
+    parser.add_argument("--threads", type=threads_option, default=None,
+                        help="torch CPU threads: a number, or 'auto' (the cores idle now); default: torch's own")
+
+
 def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="default", help="model folder, or 'default' (the embedded model)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    add_cpu_options(parser)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
@@ -49,7 +67,8 @@ def register(subparsers) -> None:
     build = subparsers.add_parser("build", help="assemble a new AudioLLM folder from a Whisper and a causal LM")
     build.add_argument("--encoder", required=True, help="whisper-base, whisper-tiny.en, a CT2/HF Whisper folder, or a hub id")
     build.add_argument("--decoder", required=True, help="gemma3-270m, smollm2-135m, a .gguf file, an HF folder, or a hub id")
-    build.add_argument("--adaptor", default="meralion-v1", help="meralion-v1 or meralion-v2")
+    build.add_argument("--adaptor", default="meralion-v1",
+                       help="meralion-v1 (MLP, the default), meralion-v2 (gated MLP), qformer or conv-mlp")
     build.add_argument("--out", required=True, help="output model folder")
     build.add_argument("--seed", type=int, default=0, help="seed of the (untrained) adaptor's initialisation")
     build.set_defaults(run=_run_build)
@@ -62,7 +81,8 @@ def register(subparsers) -> None:
 def _load(args):
     from audiollm.api import load
 
-    assistant = load(args.model, device=args.device, dtype=args.dtype, batch_size=args.batch_size)
+    assistant = load(args.model, device=args.device, dtype=args.dtype, batch_size=args.batch_size,
+                     quantize=args.quantize, threads=args.threads)
     if assistant.notice:
         print(f"audiollm: note: {assistant.notice}", file=sys.stderr)
     return assistant

@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 
+from audiollm.cli.core import add_cpu_options
 from audiollm.errors import AudioLLMError
 
 
@@ -24,6 +25,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     model.add_argument("--served-model-name", help="the id clients use (default: the --model value)")
     model.add_argument("--device", default="cpu")
     model.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    add_cpu_options(model)
     network = parser.add_argument_group("network")
     network.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all interfaces)")
     network.add_argument("--port", type=int, default=8000)
@@ -73,7 +75,8 @@ def run(args) -> int:
         from audiollm.serve import create_app, serve
 
         settings = settings_from_args(args)
-        assistant = load(args.model, device=args.device, dtype=args.dtype, batch_size=args.max_batch_size)
+        assistant = load(args.model, device=args.device, dtype=args.dtype, batch_size=args.max_batch_size,
+                         quantize=args.quantize, threads=args.threads)
     except AudioLLMError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

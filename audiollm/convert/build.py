@@ -98,8 +98,10 @@ def _initialise_glue(model: AudioLLM, seed: int) -> None:
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     for module in [model.ln_speech, *model.speech_audio_adapter.modules()]:
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
+        # nn.MultiheadAttention (inside the Q-Former adaptor) names its initialiser _reset_parameters.
+        for initialiser in ("reset_parameters", "_reset_parameters"):
+            if hasattr(module, initialiser):
+                getattr(module, initialiser)()
     torch.random.set_rng_state(generator_state)
 
 
