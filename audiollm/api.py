@@ -10,6 +10,7 @@ Audio may be a path, file bytes, a 16 kHz float array, or an (array, sampling_ra
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -22,7 +23,8 @@ import numpy as np
 import torch
 from transformers import TextIteratorStreamer
 
-from audiollm.audio import SAMPLING_RATE, load_audio, split_into_windows
+from audiollm.audio import SAMPLING_RATE, join_transcripts, load_audio, window_bounds
+from audiollm.config import AudioLLMConfig
 from audiollm.errors import ConfigError, ModelNotFoundError, PromptError
 from audiollm.inference import SpeechRequest
 from audiollm.model import AudioLLM
@@ -124,15 +126,26 @@ class AudioAssistant:
             raise errors[0]
 
     def respond(self, requests: Sequence[SpeechRequest]) -> list[str]:
-        """The Responder interface: one answer per request (grouped by decoding settings)."""
+        """The Responder interface: one answer per request (grouped by decoding settings).
+
+        ASR requests longer than one window are transcribed window by window, as `transcribe` does: the
+        model learned transcripts of clips up to 30 s, and one answer per window keeps long ones whole.
+        """
         answers: list[str | None] = [None] * len(requests)
         groups: dict[tuple, list[int]] = {}
+        window = int(self.processor.config.window_seconds * SAMPLING_RATE)
         for index, request in enumerate(requests):
-            groups.setdefault((request.max_new_tokens, request.temperature), []).append(index)
-        for (max_new_tokens, temperature), indices in groups.items():
-            conversations = [[self._turn(requests[i].instruction, requests[i].audio)] for i in indices]
+            long_asr = request.extra.get("task") == "asr" and request.audio is not None and len(request.audio) > window
+            groups.setdefault((request.max_new_tokens, request.temperature, long_asr), []).append(index)
+        for (max_new_tokens, temperature, long_asr), indices in groups.items():
             settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature)
-            for index, answer in zip(indices, self.chat(conversations, settings)):
+            if long_asr:
+                found = [(requests[i].instruction, as_waveform(requests[i].audio)) for i in indices]
+                replies = [self._join(segments) for segments in self._transcribe_windows(found, settings)]
+            else:
+                replies = self.chat([[self._turn(requests[i].instruction, requests[i].audio)] for i in indices],
+                                    settings)
+            for index, answer in zip(indices, replies):
                 answers[index] = answer
         return answers  # type: ignore[return-value]
 
@@ -147,30 +160,37 @@ class AudioAssistant:
         return answers[0] if single else answers
 
     def transcribe(self, audio, settings: GenerationSettings | None = None):
-        """Verbatim transcript. Audio longer than the model's window cap is transcribed cap by cap and joined."""
+        """Verbatim transcript of one audio (str) or a list (list[str]), window by window.
+
+        Each window is its own conversation (all windows of all audios batched), as the model was trained
+        on clips of at most 30 s; words repeated by overlapping windows are kept once.
+        """
         single = not isinstance(audio, list)
-        audios = [as_waveform(a) for a in ([audio] if single else audio)]
-        pieces, owners = [], []
-        for index, waveform in enumerate(audios):
-            for part in self._split_to_cap(waveform):
-                pieces.append(part)
-                owners.append(index)
-        texts = self.chat([[self._turn(TRANSCRIBE, part)] for part in pieces], settings)
-        joined = [" ".join(t for t, o in zip(texts, owners) if o == index and t) for index in range(len(audios))]
+        found = [(TRANSCRIBE, as_waveform(a)) for a in ([audio] if single else audio)]
+        joined = [self._join(segments) for segments in self._transcribe_windows(found, settings)]
         return joined[0] if single else joined
 
     def transcribe_segments(self, audio, settings: GenerationSettings | None = None) -> list["Segment"]:
         """Transcribe one audio window by window: [Segment(start, end, text)] with times in seconds."""
-        waveform = as_waveform(audio)
-        window = self.processor.config.window_seconds
-        windows = split_into_windows(waveform, window, max_windows=None)
-        texts = self.chat([[self._turn(TRANSCRIBE, piece)] for piece in windows], settings)
-        segments, start = [], 0.0
-        for piece, text in zip(windows, texts):
-            end = start + len(piece) / SAMPLING_RATE
-            segments.append(Segment(start=start, end=end, text=text))
-            start = end
-        return segments
+        return self._transcribe_windows([(TRANSCRIBE, as_waveform(audio))], settings)[0]
+
+    def _transcribe_windows(self, requests: list[tuple[str, np.ndarray]], settings) -> list[list["Segment"]]:
+        """(instruction, waveform) pairs -> the Segments of each, one conversation per window, batched."""
+        bounds = [self.window_bounds(waveform) for _, waveform in requests]
+        conversations = [[self._turn(instruction, waveform[start:end])]
+                         for (instruction, waveform), spans in zip(requests, bounds) for start, end in spans]
+        texts = iter(self.chat(conversations, settings))
+        return [[Segment(start=start / SAMPLING_RATE, end=end / SAMPLING_RATE, text=next(texts))
+                 for start, end in spans] for spans in bounds]
+
+    def _join(self, segments: list["Segment"]) -> str:
+        overlapping = self.processor.config.window_overlap_seconds > 0
+        return join_transcripts([segment.text for segment in segments], overlapping)
+
+    def window_bounds(self, waveform: np.ndarray) -> list[tuple[int, int]]:
+        """Sample bounds of the windows this model cuts `waveform` into (its config's strategy)."""
+        config = self.processor.config
+        return window_bounds(waveform, config.window_seconds, config.window_strategy, config.window_overlap_seconds)
 
     def translate(self, audio, to: str = "Chinese", settings: GenerationSettings | None = None):
         return self.ask(audio, TRANSLATE.format(language=to), settings)
@@ -184,15 +204,6 @@ class AudioAssistant:
     # ---- helpers -------------------------------------------------------------------------------
     def _turn(self, instruction: str, audio: np.ndarray | None) -> Turn:
         return Turn("user", instruction, [] if audio is None else [audio])
-
-    def _split_to_cap(self, waveform: np.ndarray) -> list[np.ndarray]:
-        """Cut audio into pieces of at most max_windows windows each, so nothing is ever dropped."""
-        config = self.processor.config
-        if config.max_windows is None:
-            return [waveform]
-        windows = split_into_windows(waveform, config.window_seconds, max_windows=None)
-        per_piece = config.max_windows
-        return [np.concatenate(windows[i : i + per_piece]) for i in range(0, len(windows), per_piece)]
 
     def _generate_kwargs(self, settings: GenerationSettings) -> dict:
         sample = settings.temperature > 0
@@ -282,11 +293,13 @@ def quantize_int8(model: AudioLLM) -> AudioLLM:
 
 
 def load(model: str = "default", device: str = "cpu", dtype: str = "float32", batch_size: int = 8,
-         quantize: str | None = None, threads: int | str | None = None) -> AudioAssistant:
+         quantize: str | None = None, threads: int | str | None = None, windows: str | None = None) -> AudioAssistant:
     """Load an AudioLLM by name: "default" (the embedded model), or a model folder.
 
     quantize: None, or "int8" for CPU inference with an int8 LM head and fp16 decoder layers (`quantize_int8`).
     threads: torch CPU threads for this process: None (torch's default), a number, or "auto" (see `cpu_threads`).
+    windows: how long audio is cut, "STRATEGY[:OVERLAP_SECONDS]" ("fixed", "pause", "pause:2"); None keeps
+        the model's own (see audiollm/audio/windows.py).
     """
     if dtype not in _DTYPES:
         raise ModelNotFoundError(f"unknown dtype {dtype!r}; choose one of {sorted(_DTYPES)}")
@@ -310,7 +323,19 @@ def load(model: str = "default", device: str = "cpu", dtype: str = "float32", ba
                 f"model not found: {model}. Pass a model folder (see `audiollm build`) or 'default'."
             )
     network = AudioLLM.from_pretrained(folder, dtype=_DTYPES[dtype], device=device)
+    if windows is not None:
+        network.config = with_windows(network.config, windows)
     if quantize == "int8":
         quantize_int8(network)
     processor = AudioLLMProcessor.from_pretrained(folder, network.config)
     return AudioAssistant(network, processor, name=str(model), batch_size=batch_size, notice=notice)
+
+
+def with_windows(config: AudioLLMConfig, spec: str) -> AudioLLMConfig:
+    """`config` with the window policy "STRATEGY[:OVERLAP_SECONDS]", e.g. "pause" or "fixed:2"."""
+    strategy, _, overlap = spec.partition(":")
+    try:
+        seconds = float(overlap) if overlap else 0.0
+    except ValueError:
+        raise ConfigError(f"windows must look like 'pause' or 'fixed:2' (strategy:overlap seconds), not {spec!r}") from None
+    return dataclasses.replace(config, window_strategy=strategy, window_overlap_seconds=seconds)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from transformers import AutoConfig, PretrainedConfig, WhisperConfig
 
+from audiollm.audio.windows import WINDOW_STRATEGIES
 from audiollm.errors import ConfigError
 
 SPEECH_PLACEHOLDER = "<SpeechHere>"
@@ -58,6 +59,8 @@ class AudioLLMConfig:
     speech_token_index: vocabulary id of the speech placeholder token.
     prompt_template: user-turn template with `{instruction}` and one SPEECH_PLACEHOLDER.
     window_seconds: audio is encoded in windows of this length (Whisper's 30 s).
+    window_strategy: "fixed" consecutive windows (MERaLiON-2) or "pause" (cut at the quietest moment of
+        each window's last 5 s); window_overlap_seconds: how much consecutive windows share.
     max_windows: windows allowed per audio (None: unlimited); longer audio is an error, never dropped.
     encoder_input: "fixed" pads every window to 30 s, as Whisper and MERaLiON were trained;
         "real" encodes only the real length (far cheaper for short clips; for models trained that way).
@@ -72,6 +75,8 @@ class AudioLLMConfig:
     speech_token_index: int = -1
     prompt_template: str = PROMPT_TEMPLATE_V2
     window_seconds: float = 30.0
+    window_strategy: str = "fixed"
+    window_overlap_seconds: float = 0.0
     max_windows: int | None = 10
     encoder_input: str = "fixed"
     normalize_audio: bool = True
@@ -83,6 +88,10 @@ class AudioLLMConfig:
             raise ConfigError(f"unknown adaptor {self.adaptor!r}; choose one of {ADAPTORS}")
         if self.flavour != "audiollm" and not self.adaptor.startswith("meralion"):
             raise ConfigError(f"the {self.flavour} layout has no {self.adaptor!r} adaptor; save it as flavour 'audiollm'")
+        if self.window_strategy not in WINDOW_STRATEGIES:
+            raise ConfigError(f"window_strategy must be one of {WINDOW_STRATEGIES}, got {self.window_strategy!r}")
+        if not 0 <= self.window_overlap_seconds <= self.window_seconds / 4:
+            raise ConfigError(f"window_overlap_seconds must be between 0 and {self.window_seconds / 4:g}")
         if self.encoder_input not in ENCODER_INPUTS:
             raise ConfigError(f"encoder_input must be one of {ENCODER_INPUTS}, got {self.encoder_input!r}")
         if self.speech_mlp_scale_factor < 1:

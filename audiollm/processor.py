@@ -131,6 +131,7 @@ class AudioLLMProcessor:
             pieces = split_into_windows(
                 audio, self.config.window_seconds, self.config.max_windows,
                 on_overflow="truncate" if truncate_audio else "error",
+                strategy=self.config.window_strategy, overlap_seconds=self.config.window_overlap_seconds,
             )
             tokens_per_audio.append(sum(self.config.speech_tokens_for(len(piece)) for piece in pieces))
             windows.extend(pieces)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from tiny_models import tiny_assistant
 
-from audiollm.api import AudioAssistant, GenerationSettings
-from audiollm.errors import AudioError, PromptError
+from audiollm.api import TRANSCRIBE, AudioAssistant, GenerationSettings, with_windows
+from audiollm.errors import AudioError, ConfigError, PromptError
 from audiollm.inference import Responder, SpeechRequest
 from audiollm.processor import Turn
 
@@ -48,6 +48,27 @@ def test_long_audio_is_transcribed_piece_by_piece_not_dropped(assistant):
     assert [round(s.end - s.start, 3) for s in segments] == [30.0, 30.0, 5.0]
     joined = assistant.transcribe(_tone(65.0, 300), GenerationSettings(max_new_tokens=3))
     assert joined == " ".join(s.text for s in segments if s.text)
+
+
+def test_long_asr_requests_are_answered_window_by_window(assistant):
+    """The eval path: a 65 s ASR request gives the same transcript as transcribe(), not a window-cap error."""
+    settings = GenerationSettings(max_new_tokens=3)
+    long_clip, short_clip = _tone(65.0, 300), _tone(2.0, 500)
+    requests = [SpeechRequest(TRANSCRIBE, long_clip, 3, extra={"task": "asr"}),
+                SpeechRequest(TRANSCRIBE, short_clip, 3, extra={"task": "asr"})]
+    assert assistant.respond(requests) == [assistant.transcribe(long_clip, settings),
+                                           assistant.transcribe(short_clip, settings)]
+    with pytest.raises(AudioError, match="windows"):  # other tasks still hear the audio as one conversation
+        assistant.respond([SpeechRequest("Summarise", long_clip, 3, extra={"task": "sds"})])
+
+
+def test_window_policy_can_be_chosen_at_load(assistant):
+    config = with_windows(assistant.processor.config, "pause:2")
+    assert (config.window_strategy, config.window_overlap_seconds) == ("pause", 2.0)
+    with pytest.raises(ConfigError, match="strategy:overlap"):
+        with_windows(config, "pause:soon")
+    with pytest.raises(ConfigError, match="window_strategy"):
+        with_windows(config, "silence")
 
 
 def test_responder_interface(assistant):

@@ -127,11 +127,10 @@ def test_stream_text_matches_strip_and_stop_of_the_plain_answer(pieces, stops, e
 
 def test_transcript_formats():
     segments = [Segment(0.0, 30.0, "hello there"), Segment(30.0, 61.5, ""), Segment(61.5, 3725.25, "bye")]
-    assert formats.join_segments(segments) == "hello there bye"
     assert formats.srt(segments) == ("1\n00:00:00,000 --> 00:00:30,000\nhello there\n\n"
                                      "2\n00:01:01,500 --> 01:02:05,250\nbye\n\n")
     assert formats.vtt(segments).startswith("WEBVTT\n\n00:00:00.000 --> 00:00:30.000\nhello there\n\n")
-    verbose = formats.verbose_json(segments, 3725.25, "transcribe", "en", 0.0, lambda text: [len(text)])
+    verbose = formats.verbose_json(segments, "hello there bye", 3725.25, "transcribe", "en", 0.0, lambda text: [len(text)])
     assert [s["start"] for s in verbose["segments"]] == [0.0, 30.0, 61.5]
     assert verbose["segments"][0]["tokens"] == [11] and verbose["text"] == "hello there bye"
 

@@ -38,6 +38,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     decoding.add_argument("--temperature", type=float, default=0.0)
     decoding.add_argument("--long-audio", choices=("pass", "audiobench"), default="pass",
                           help="pass whole clips (default) or AudioBench's 30 s cutting")
+    decoding.add_argument("--windows", metavar="STRATEGY[:OVERLAP]",
+                          help="how an audiollm model cuts long audio: fixed, pause, fixed:2, pause:2 "
+                               "(overlap in seconds; default: the model's own)")
     decoding.add_argument("--device", default="cpu")
     decoding.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: the model's)")
     decoding.add_argument("--cascade-asr", choices=("auto", "faster-whisper", "hf"), default="auto",
@@ -66,8 +69,10 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def resolve_responder(name: str, device: str = "cpu", dtype: str | None = None, cascade_asr: str = "auto",
-                      batch_size: int = 8):
+                      batch_size: int = 8, windows: str | None = None):
     """A Responder for a --model value: HTTP server, cascade, or `audiollm.api.load`."""
+    if windows and name.startswith(("http://", "https://", "cascade:")):
+        raise ConfigError(f"--windows applies to audiollm models, not {name}")
     if name.startswith(("http://", "https://")):
         from audiollm.evaluate.http_client import HttpResponder
 
@@ -83,7 +88,7 @@ def resolve_responder(name: str, device: str = "cpu", dtype: str | None = None, 
         raise ModelNotFoundError("audiollm.api is not available in this install; use a cascade:... "
                                  "or http://... model") from None
     options = {"dtype": dtype} if dtype else {}  # the API has its own default dtype
-    return load(name, device=device, batch_size=batch_size, **options)
+    return load(name, device=device, batch_size=batch_size, windows=windows, **options)
 
 
 def _torch_dtype(name: str | None):
@@ -131,7 +136,8 @@ def _evaluate(args) -> int:
         from audiollm.evaluate.judge import JudgeClient
 
         judge = JudgeClient(args.judge_url, args.judge_model, args.judge_api_key, workers=args.judge_workers)
-    responder = resolve_responder(args.model, args.device, args.dtype, args.cascade_asr, args.batch_size)
+    responder = resolve_responder(args.model, args.device, args.dtype, args.cascade_asr, args.batch_size,
+                                  args.windows)
     report = evaluate(responder, sets, args.out, decoding=decoding, batch_size=args.batch_size, judge=judge,
                       bleu_tokenize=args.bleu_tokenize, limit=args.limit, overwrite=args.overwrite,
                       progress=not args.no_progress, plots=not args.no_plots)

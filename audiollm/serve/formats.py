@@ -15,10 +15,6 @@ from audiollm.api import Segment
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 
 
-def join_segments(segments: list[Segment]) -> str:
-    return " ".join(segment.text for segment in segments if segment.text)
-
-
 def _clock(seconds: float, separator: str) -> str:
     """12.345 -> 00:00:12,345 (srt) or 00:00:12.345 (vtt)."""
     millis = int(round(seconds * 1000))
@@ -44,7 +40,7 @@ def _compression_ratio(text: str) -> float:
     return round(len(raw) / len(zlib.compress(raw)), 4) if raw else 0.0
 
 
-def verbose_json(segments: list[Segment], duration: float, task: str, language: str, temperature: float,
+def verbose_json(segments: list[Segment], text: str, duration: float, task: str, language: str, temperature: float,
                  tokenize) -> dict:
     """OpenAI's verbose transcription object; `tokenize(text) -> list[int]` fills `tokens`."""
     items = [
@@ -53,5 +49,5 @@ def verbose_json(segments: list[Segment], duration: float, task: str, language: 
          "compression_ratio": _compression_ratio(s.text), "no_speech_prob": 0.0}
         for index, s in enumerate(segments)
     ]
-    return {"task": task, "language": language, "duration": round(duration, 3), "text": join_segments(segments),
+    return {"task": task, "language": language, "duration": round(duration, 3), "text": text,
             "segments": items, "usage": {"type": "duration", "seconds": round(duration, 3)}}

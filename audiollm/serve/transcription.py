@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from audiollm.api import TRANSCRIBE, TRANSLATE, GenerationSettings, Segment
-from audiollm.audio import SAMPLING_RATE, split_into_windows
+from audiollm.audio import SAMPLING_RATE, join_transcripts, window_bounds
 from audiollm.errors import AudioLLMError
 from audiollm.processor import Turn
 from audiollm.serve import formats
@@ -59,26 +59,21 @@ def _options(form) -> tuple[str, float, str]:
     return response_format, temperature, _text_field(form, "language", None) or "unknown"
 
 
-def _prepare(state: ServerState, raw: bytes, instruction: str) -> tuple[float, list[list[Turn]], int]:
-    """Decode, check and window the audio (CPU work, off the event loop): (seconds, conversations, tokens)."""
+def _prepare(state: ServerState, raw: bytes, instruction: str):
+    """Decode, check and window the audio (CPU work, off the event loop).
+
+    Returns (seconds, window spans in seconds, one conversation per window, prompt tokens).
+    """
     waveform = state.reader.from_bytes(raw, "file")
     config = state.processor.config
     try:
-        windows = split_into_windows(waveform, config.window_seconds, max_windows=None)
-        conversations = [[Turn("user", instruction, [window])] for window in windows]
+        bounds = window_bounds(waveform, config.window_seconds, config.window_strategy, config.window_overlap_seconds)
+        conversations = [[Turn("user", instruction, [waveform[start:end]])] for start, end in bounds]
         prompt_tokens = sum(len(state.processor.encode(conversation)[0]) for conversation in conversations)
     except AudioLLMError as error:
         raise from_library_error(error, "file") from None
-    return len(waveform) / SAMPLING_RATE, conversations, prompt_tokens
-
-
-def _segments(conversations: list[list[Turn]], texts: list[str]) -> list[Segment]:
-    segments, start = [], 0.0
-    for conversation, text in zip(conversations, texts):
-        end = start + len(conversation[0].audios[0]) / SAMPLING_RATE
-        segments.append(Segment(start=start, end=end, text=text))
-        start = end
-    return segments
+    spans = [(start / SAMPLING_RATE, end / SAMPLING_RATE) for start, end in bounds]
+    return len(waveform) / SAMPLING_RATE, spans, conversations, prompt_tokens
 
 
 async def _read(request: Request, state: ServerState, instruction: str):
@@ -95,27 +90,29 @@ async def _read(request: Request, state: ServerState, instruction: str):
 
 def _respond(state: ServerState, segments: list[Segment], response_format: str, duration: float, task: str,
              language: str, temperature: float):
+    text = join_transcripts([segment.text for segment in segments], state.processor.config.window_overlap_seconds > 0)
     if response_format == "json":
-        return JSONResponse({"text": formats.join_segments(segments)})
+        return JSONResponse({"text": text})
     if response_format == "verbose_json":
         tokenize = lambda text: state.processor.tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
-        return JSONResponse(formats.verbose_json(segments, duration, task, language, temperature, tokenize))
+        return JSONResponse(formats.verbose_json(segments, text, duration, task, language, temperature, tokenize))
     if response_format == "text":
-        return PlainTextResponse(formats.join_segments(segments) + "\n")
+        return PlainTextResponse(text + "\n")
     body = formats.srt(segments) if response_format == "srt" else formats.vtt(segments)
     return PlainTextResponse(body, media_type="text/vtt" if response_format == "vtt" else "text/plain")
 
 
 async def _handle(request: Request, state: ServerState, task: str, instruction: str):
     with state.scheduler.arriving():
-        (response_format, temperature, language), duration, conversations, prompt_tokens = await _read(
+        (response_format, temperature, language), duration, spans, conversations, prompt_tokens = await _read(
             request, state, instruction)
     state.metrics.inc("audiollm_prompt_tokens_total", prompt_tokens)
     state.metrics.inc("audiollm_audio_seconds_total", duration)
     settings = GenerationSettings(max_new_tokens=state.settings.transcription_max_tokens, temperature=temperature)
     texts = await state.scheduler.run(conversations, settings)
     state.metrics.inc("audiollm_completion_tokens_total", sum(state.count_tokens(text) for text in texts))
-    return _respond(state, _segments(conversations, texts), response_format, duration, task, language, temperature)
+    segments = [Segment(start=start, end=end, text=text) for (start, end), text in zip(spans, texts)]
+    return _respond(state, segments, response_format, duration, task, language, temperature)
 
 
 def audio_router(state: ServerState) -> APIRouter:
