@@ -226,3 +226,25 @@ def test_unreadable_audio_is_reported_not_fatal(tmp_path):
     report = evaluate(ScriptedResponder(), [tmp_path / "set.jsonl"], tmp_path / "out", progress=False, plots=False)
     assert report["errors"] == 1 and report["tasks"]["asr"]["subsets"]["all"]["wer"] == 100.0
     assert np.isfinite(report["tasks"]["asr"]["subsets"]["all"]["wer"])
+
+
+def test_text_only_sets_score_plain_instructions(corpus, tmp_path):
+    """--text-only: the shipped general set plus SI/SQA as text prompts, no audio sent, short answers matched."""
+    from audiollm.evaluate.data import load_eval_set
+    from audiollm.evaluate.textonly import GENERAL_NAME, text_only_sets
+
+    sets = text_only_sets(load_eval_set(corpus))
+    general = sets[0]
+    assert general.name == GENERAL_NAME and len(general.examples) == 32
+    assert all(e.task == "text" and e.audio is None for s in sets for e in s.examples)
+    derived = {e.id: e for s in sets[1:] for e in s.examples}
+    assert derived["sqa-1-text"].instruction == "I live in Paris.\n\nQuestion: Where does she live?"
+    assert derived["si-1-text"].instruction == "Name a colour." and derived["si-1-text"].answer == "Blue is a colour."
+    answers = {"text-general-00": "The capital is Paris.", "text-general-07": "6", "sqa-1-text": "Paris",
+               "si-1-text": "Blue is a colour."}
+    model = ScriptedResponder(answers=answers)
+    report = evaluate(model, sets, tmp_path, progress=False, plots=False)
+    assert all(r.audio is None for r in model.requests)
+    general_row = report["tasks"]["text"]["subsets"]["split: general text"]
+    assert general_row["contains_match"] == pytest.approx(100 / 32)  # Paris contained; 6 is not 5
+    assert report["tasks"]["text"]["subsets"]["set: test_unseen_template-text"]["exact_match"] == 100.0

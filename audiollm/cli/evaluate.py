@@ -54,6 +54,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     scoring.add_argument("--bleu-tokenize", default="auto",
                          choices=("auto", "flores101", "13a", "zh", "char", "intl", "none"),
                          help="sacrebleu tokeniser (auto: flores101 if cached, else 13a / zh / char)")
+    what.add_argument("--text-only", action="store_true",
+                      help="also score text-only instruction following (a general set and the data's SI/SQA "
+                           "as text prompts): the forgetting check")
     longform = parser.add_argument_group("long audio")
     longform.add_argument("--longform", action="store_true",
                           help="also build and score a long-form set (20 s to 10 min) from the data")
@@ -125,6 +128,10 @@ def _evaluate(args) -> int:
     decoding = Decoding(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                         long_audio=args.long_audio)
     sets = [s for path in args.data for s in load_eval_set(path, args.task)]
+    if args.text_only:
+        from audiollm.evaluate.textonly import text_only_sets
+
+        sets += text_only_sets(sets)
     if args.longform:
         from audiollm.evaluate.longform import build_longform
 

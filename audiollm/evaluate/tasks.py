@@ -11,6 +11,7 @@ model's `prediction`, the `subsets` it counts in and, after judging, a `judge` d
 | sds | rouge_l | rouge_l, judge |
 | si | rouge_l, token_f1 | same means, judge |
 | para | predicted label | accuracy, judge (binary), confusion matrix per attribute |
+| text | rouge_l, token_f1, exact/contains (short answers) | same means (text-only tests, see textonly.py) |
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ HEADLINE = {
     "sds": ("judge", "rouge_l"),
     "si": ("judge", "rouge_l"),
     "para": ("accuracy", "judge"),
+    "text": ("judge", "token_f1"),
 }
 LOWER_IS_BETTER = {"wer", "cer", "hallucination"}
 # Duration bins (seconds, right-open) for the long-audio curves; 30 s is an edge on purpose.
@@ -85,7 +87,7 @@ def item_scores(record: dict, no_speech_answer: str | None = None) -> dict:
     scores["rouge_l"] = metrics.rouge_l(reference, prediction)
     if task != "sds":
         scores["token_f1"] = metrics.token_f1(reference, prediction)
-    if task == "sqa" and not choices and len(normalise_answer(reference).split()) <= SHORT_ANSWER_WORDS:
+    if task in ("sqa", "text") and not choices and len(normalise_answer(reference).split()) <= SHORT_ANSWER_WORDS:
         scores["exact_match"] = metrics.exact_match(reference, prediction)
         scores["contains_match"] = metrics.contains_match(reference, prediction)
     return scores
