@@ -247,4 +247,4 @@ def test_text_only_sets_score_plain_instructions(corpus, tmp_path):
     assert all(r.audio is None for r in model.requests)
     general_row = report["tasks"]["text"]["subsets"]["split: general text"]
     assert general_row["contains_match"] == pytest.approx(100 / 32)  # Paris contained; 6 is not 5
-    assert report["tasks"]["text"]["subsets"]["set: test_unseen_template-text"]["exact_match"] == 100.0
+    assert report["tasks"]["text"]["subsets"]["split: unseen templates"]["exact_match"] == 100.0
