@@ -11,6 +11,8 @@ Audio may be a path, file bytes, a 16 kHz float array, or an (array, sampling_ra
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import threading
 import time
@@ -79,12 +81,23 @@ class AudioAssistant:
     """An AudioLLM with its processor, answering questions about audio. Implements `Responder`."""
 
     def __init__(self, model: AudioLLM, processor: AudioLLMProcessor, name: str,
-                 batch_size: int = 8, notice: str | None = None):
+                 batch_size: int = 8, notice: str | None = None, folder: Path | None = None):
         self.model = model
         self.processor = processor
         self.name = name
         self.batch_size = batch_size
         self.notice = notice  # e.g. "the adaptor is untrained"; the CLI shows it
+        self.folder = folder  # where the weights came from (the default's folder name carries its parts' digest)
+
+    def identity(self) -> dict:
+        """What an evaluation records (and checks on resume): the weights' folder and the full config,
+        so a retrained default or another window policy never mixes with earlier answers."""
+        config = json.dumps(self.model.config.to_dict(), sort_keys=True, default=str)
+        return {"kind": "audiollm", "folder": str(self.folder) if self.folder else None,
+                "config_sha256": hashlib.sha256(config.encode()).hexdigest()[:16],
+                "window_strategy": self.model.config.window_strategy,
+                "window_overlap_seconds": self.model.config.window_overlap_seconds,
+                "max_windows": self.model.config.max_windows}
 
     # ---- core: conversations in, answers out ---------------------------------------------------
     def chat(self, conversations: Sequence[Sequence[Turn]], settings: GenerationSettings | None = None,
@@ -293,13 +306,15 @@ def quantize_int8(model: AudioLLM) -> AudioLLM:
 
 
 def load(model: str = "default", device: str = "cpu", dtype: str = "float32", batch_size: int = 8,
-         quantize: str | None = None, threads: int | str | None = None, windows: str | None = None) -> AudioAssistant:
+         quantize: str | None = None, threads: int | str | None = None, windows: str | None = None,
+         max_windows: int | None = None) -> AudioAssistant:
     """Load an AudioLLM by name: "default" (the embedded model), or a model folder.
 
     quantize: None, or "int8" for CPU inference with an int8 LM head and fp16 decoder layers (`quantize_int8`).
     threads: torch CPU threads for this process: None (torch's default), a number, or "auto" (see `cpu_threads`).
     windows: how long audio is cut, "STRATEGY[:OVERLAP_SECONDS]" ("fixed", "pause", "pause:2"); None keeps
         the model's own (see audiollm/audio/windows.py).
+    max_windows: the most 30 s windows one audio may have (0: no cap); None keeps the model's own.
     """
     if dtype not in _DTYPES:
         raise ModelNotFoundError(f"unknown dtype {dtype!r}; choose one of {sorted(_DTYPES)}")
@@ -325,10 +340,12 @@ def load(model: str = "default", device: str = "cpu", dtype: str = "float32", ba
     network = AudioLLM.from_pretrained(folder, dtype=_DTYPES[dtype], device=device)
     if windows is not None:
         network.config = with_windows(network.config, windows)
+    if max_windows is not None:
+        network.config = dataclasses.replace(network.config, max_windows=max_windows or None)
     if quantize == "int8":
         quantize_int8(network)
     processor = AudioLLMProcessor.from_pretrained(folder, network.config)
-    return AudioAssistant(network, processor, name=str(model), batch_size=batch_size, notice=notice)
+    return AudioAssistant(network, processor, name=str(model), batch_size=batch_size, notice=notice, folder=folder)
 
 
 def with_windows(config: AudioLLMConfig, spec: str) -> AudioLLMConfig:

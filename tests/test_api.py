@@ -65,6 +65,11 @@ def test_long_asr_requests_are_answered_window_by_window(assistant):
 def test_window_policy_can_be_chosen_at_load(assistant):
     config = with_windows(assistant.processor.config, "pause:2")
     assert (config.window_strategy, config.window_overlap_seconds) == ("pause", 2.0)
+    before = assistant.identity()
+    other = AudioAssistant(assistant.model, assistant.processor, name="tiny")
+    other.model = type("Wrapped", (), {"config": config})()  # the same weights under another window policy
+    assert other.identity()["config_sha256"] != before["config_sha256"]
+    assert other.identity()["window_strategy"] == "pause" and before["window_strategy"] == "fixed"
     with pytest.raises(ConfigError, match="strategy:overlap"):
         with_windows(config, "pause:soon")
     with pytest.raises(ConfigError, match="window_strategy"):

@@ -248,3 +248,43 @@ def test_text_only_sets_score_plain_instructions(corpus, tmp_path):
     general_row = report["tasks"]["text"]["subsets"]["split: general text"]
     assert general_row["contains_match"] == pytest.approx(100 / 32)  # Paris contained; 6 is not 5
     assert report["tasks"]["text"]["subsets"]["split: unseen templates"]["exact_match"] == 100.0
+
+
+def test_cli_limits_only_the_data_and_filters_tasks(corpus, tmp_path, monkeypatch, capsys):
+    """--limit cuts the --data sets, not the text-only set built beside them; --tasks keeps the named tasks;
+    --longform-only scores just the long-form set."""
+    import audiollm.cli.evaluate as cli
+
+    parser = argparse.ArgumentParser(prog="audiollm")
+    cli.register(parser.add_subparsers(dest="command"))
+    monkeypatch.setattr(cli, "resolve_responder", lambda name, *args: ScriptedResponder(name))
+    base = ["eval", "--model", "fake", "--data", str(corpus), "--no-progress", "--no-plots"]
+    args = parser.parse_args(base + ["--out", str(tmp_path / "a"), "--limit", "1", "--text-only", "--tasks", "asr,text"])
+    assert args.run(args) == 0
+    data = {d["name"]: d["n"] for d in json.loads((tmp_path / "a" / "run.json").read_text())["data"]}
+    assert data["text_general"] == 32 and data["test_seen"] == 1  # one ASR example of test_seen, nothing else
+    assert data["test_unseen_voice"] == 1 and data["test_real"] == 1
+    args = parser.parse_args(base + ["--out", str(tmp_path / "b"), "--longform-only", "--longform-durations", "3",
+                                     "--longform-per-duration", "1"])
+    assert args.run(args) == 0
+    data = [d["name"] for d in json.loads((tmp_path / "b" / "run.json").read_text())["data"]]
+    assert data == ["test_longform"]
+    args = parser.parse_args(base + ["--out", str(tmp_path / "c"), "--tasks", "asr,speech"])
+    assert args.run(args) == 2 and "--tasks takes" in capsys.readouterr().err
+
+
+def test_a_refused_request_does_not_sink_its_batch(corpus, tmp_path):
+    """A model that refuses one clip (e.g. past its window cap): that clip scores empty with its error, the
+    rest of the batch is answered as usual."""
+    from audiollm.errors import AudioError
+
+    class Refusing(ScriptedResponder):
+        def respond(self, requests):
+            if any(r.extra["id"] == "sqa-2" for r in requests):
+                raise AudioError("the audio needs 20 windows, at most 10 are allowed")
+            return super().respond(requests)
+
+    report = evaluate(Refusing(), [corpus], tmp_path, batch_size=8, progress=False, plots=False)
+    records = {json.loads(line)["id"]: json.loads(line) for line in (tmp_path / "predictions.jsonl").open()}
+    assert report["errors"] == 1 and "20 windows" in records["sqa-2"]["error"] and records["sqa-2"]["prediction"] == ""
+    assert records["sqa-1"]["prediction"] == CORPUS["sqa-1"][7]

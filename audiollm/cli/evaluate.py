@@ -29,7 +29,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                       help="manifest .jsonl, corpus folder (its test*.jsonl) or local HF dataset folder")
     what.add_argument("--out", help="output folder (resumable: a rerun skips finished examples)")
     what.add_argument("--task", choices=TASK_CHOICES, help="task of HF dataset folders without a task column")
-    what.add_argument("--limit", type=int, help="at most N examples per task of each test set, evenly spread over it")
+    what.add_argument("--limit", type=int, help="at most N examples per task of each test set, evenly spread over it "
+                                                "(the text-only and long-form sets built from them are not cut)")
+    what.add_argument("--tasks", help="comma-separated tasks to score (default: all), e.g. asr or asr,sqa")
     what.add_argument("--compare", nargs="+", metavar="DIR", help="render these report folders as one table")
     what.add_argument("--labels", nargs="+", help="column names for --compare (default: model names)")
     decoding = parser.add_argument_group("inference")
@@ -41,6 +43,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     decoding.add_argument("--windows", metavar="STRATEGY[:OVERLAP]",
                           help="how an audiollm model cuts long audio: fixed, pause, fixed:2, pause:2 "
                                "(overlap in seconds; default: the model's own)")
+    decoding.add_argument("--max-windows", type=int, metavar="N",
+                          help="the most 30 s windows per audio for an audiollm model (0: no cap; default: the model's)")
     decoding.add_argument("--device", default="cpu")
     decoding.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: the model's)")
     decoding.add_argument("--cascade-asr", choices=("auto", "faster-whisper", "hf"), default="auto",
@@ -63,6 +67,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     longform.add_argument("--longform-durations", default="20,28,35,60,120,300,600",
                           help="comma-separated target durations in seconds")
     longform.add_argument("--longform-per-duration", type=int, default=2)
+    longform.add_argument("--longform-only", action="store_true",
+                          help="score only the long-form set (the --data sets are its material)")
     output = parser.add_argument_group("output")
     output.add_argument("--overwrite", action="store_true", help="discard earlier answers in --out")
     output.add_argument("--no-plots", action="store_true")
@@ -72,10 +78,10 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def resolve_responder(name: str, device: str = "cpu", dtype: str | None = None, cascade_asr: str = "auto",
-                      batch_size: int = 8, windows: str | None = None):
+                      batch_size: int = 8, windows: str | None = None, max_windows: int | None = None):
     """A Responder for a --model value: HTTP server, cascade, or `audiollm.api.load`."""
-    if windows and name.startswith(("http://", "https://", "cascade:")):
-        raise ConfigError(f"--windows applies to audiollm models, not {name}")
+    if (windows or max_windows is not None) and name.startswith(("http://", "https://", "cascade:")):
+        raise ConfigError(f"--windows and --max-windows apply to audiollm models, not {name}")
     if name.startswith(("http://", "https://")):
         from audiollm.evaluate.http_client import HttpResponder
 
@@ -91,7 +97,7 @@ def resolve_responder(name: str, device: str = "cpu", dtype: str | None = None, 
         raise ModelNotFoundError("audiollm.api is not available in this install; use a cascade:... "
                                  "or http://... model") from None
     options = {"dtype": dtype} if dtype else {}  # the API has its own default dtype
-    return load(name, device=device, batch_size=batch_size, windows=windows, **options)
+    return load(name, device=device, batch_size=batch_size, windows=windows, max_windows=max_windows, **options)
 
 
 def _torch_dtype(name: str | None):
@@ -103,6 +109,15 @@ def _torch_dtype(name: str | None):
     if not isinstance(dtype, torch.dtype):
         raise ConfigError(f"unknown dtype {name!r}; use float32, bfloat16 or float16")
     return dtype
+
+
+def _tasks(text: str) -> set[str]:
+    wanted = {t.strip() for t in text.split(",") if t.strip()}
+    unknown = wanted - set(TASK_CHOICES) - {"text"}
+    if unknown or not wanted:
+        raise ConfigError(f"--tasks takes a comma-separated list of {', '.join(TASK_CHOICES)}, text; "
+                          f"not {text!r}")
+    return wanted
 
 
 def _durations(text: str) -> list[float]:
@@ -119,34 +134,38 @@ def _evaluate(args) -> int:
     """The scoring run behind `audiollm eval --model ...`."""
     from pathlib import Path
 
-    from audiollm.evaluate.data import load_eval_set
-    from audiollm.evaluate.pipeline import evaluate
+    from audiollm.evaluate.data import EvalSet, load_eval_set
+    from audiollm.evaluate.pipeline import evaluate, limit_sets
     from audiollm.evaluate.runner import Decoding
 
     if not (args.model and args.data and args.out):
         raise ConfigError("eval needs --model, --data and --out (or --compare DIR...)")
     decoding = Decoding(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                         long_audio=args.long_audio)
-    sets = [s for path in args.data for s in load_eval_set(path, args.task)]
+    material = [s for path in args.data for s in load_eval_set(path, args.task)]
+    sets = [] if args.longform_only else limit_sets(material, args.limit)
     if args.text_only:
         from audiollm.evaluate.textonly import text_only_sets
 
         sets += text_only_sets(sets)
-    if args.longform:
+    if args.longform or args.longform_only:
         from audiollm.evaluate.longform import build_longform
 
-        manifest = build_longform(sets, Path(args.out) / "longform", _durations(args.longform_durations),
+        manifest = build_longform(material, Path(args.out) / "longform", _durations(args.longform_durations),
                                   args.longform_per_duration)
         sets += load_eval_set(manifest)
+    if args.tasks:
+        wanted = _tasks(args.tasks)
+        sets = [EvalSet(s.name, s.path, [e for e in s.examples if e.task in wanted]) for s in sets]
     judge = None
     if args.judge_url:
         from audiollm.evaluate.judge import JudgeClient
 
         judge = JudgeClient(args.judge_url, args.judge_model, args.judge_api_key, workers=args.judge_workers)
     responder = resolve_responder(args.model, args.device, args.dtype, args.cascade_asr, args.batch_size,
-                                  args.windows)
+                                  args.windows, args.max_windows)
     report = evaluate(responder, sets, args.out, decoding=decoding, batch_size=args.batch_size, judge=judge,
-                      bleu_tokenize=args.bleu_tokenize, limit=args.limit, overwrite=args.overwrite,
+                      bleu_tokenize=args.bleu_tokenize, overwrite=args.overwrite,
                       progress=not args.no_progress, plots=not args.no_plots)
     from audiollm.evaluate.report import headline_scores
 

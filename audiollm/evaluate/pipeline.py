@@ -57,7 +57,7 @@ def _corpus_no_speech_answer() -> str | None:
     return NO_SPEECH_ANSWER
 
 
-def _limit(sets: list[EvalSet], limit: int | None) -> list[EvalSet]:
+def limit_sets(sets: list[EvalSet], limit: int | None) -> list[EvalSet]:
     """At most `limit` examples per task of each set, taken evenly spread (every k-th), so a small
     sample still covers every task, language and voice of a set that is stored sorted by task."""
     if not limit:
@@ -95,7 +95,7 @@ def evaluate(responder: Responder, data: Sequence[str | Path] | Sequence[EvalSet
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sets = [s for item in data for s in ([item] if isinstance(item, EvalSet) else load_eval_set(item, task))]
-    sets = _limit(sets, limit)
+    sets = limit_sets(sets, limit)
     if not any(s.examples for s in sets):
         raise ConfigError("the test data holds no examples")
     identity = model_identity(responder)

@@ -185,15 +185,27 @@ def _respond_group(responder: Responder, group: list[tuple[dict, object]], decod
             owners.append(record)
     answers: list[str] = []
     for start in range(0, len(requests), batch_size):
-        chunk = requests[start:start + batch_size]
-        replies = responder.respond(chunk)
-        if len(replies) != len(chunk):
-            raise ConfigError(f"model {responder.name!r} returned {len(replies)} answers for {len(chunk)} requests")
-        answers.extend(replies)
+        answers.extend(_answer_chunk(responder, requests[start:start + batch_size], owners[start:start + batch_size]))
     for record, answer in zip(owners, answers):
         answer = (answer or "").strip()
         # AudioBench joins the transcripts of 30 s pieces with a space.
         record["prediction"] = f"{record['prediction']} {answer}".strip() if "prediction" in record else answer
+
+
+def _answer_chunk(responder: Responder, chunk: list[SpeechRequest], owners: list[dict]) -> list[str]:
+    """Answers to one batch. If the model refuses the batch (say, a clip past its window cap), each
+    request is retried alone; one it still refuses scores as an empty answer with its error recorded."""
+    try:
+        replies = responder.respond(chunk)
+    except AudioLLMError as error:
+        if len(chunk) > 1:
+            return [answer for i in range(len(chunk))
+                    for answer in _answer_chunk(responder, chunk[i:i + 1], owners[i:i + 1])]
+        owners[0]["error"] = str(error)
+        return [""]
+    if len(replies) != len(chunk):
+        raise ConfigError(f"model {responder.name!r} returned {len(replies)} answers for {len(chunk)} requests")
+    return replies
 
 
 def _groups(pending: list[tuple[dict, object]], batch_size: int) -> Iterator[list[tuple[dict, object]]]:

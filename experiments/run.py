@@ -1,0 +1,260 @@
+"""Run one study of docs/experiments.md: train each variant (or take a ready model), evaluate, tabulate.
+
+    python experiments/run.py configs/experiments/adaptors.yaml             # everything (resumes)
+    python experiments/run.py configs/experiments/adaptors.yaml --plan      # print the commands only
+    python experiments/run.py configs/experiments/adaptors.yaml --only qformer --nproc 2
+
+A study file names a question, a shared training recipe and step budget, the test data and the
+variants (training overrides, or a model to evaluate as it is, plus extra `audiollm eval` arguments).
+Every step is an `audiollm train` / `audiollm eval` command, printed before it runs, so each number
+can be reproduced by hand. Both commands resume, so an interrupted study continues where it stopped.
+Runs are keyed by recipe + overrides + seed: studies that share a variant (the v1 baseline) train it
+once. The results go to reports/experiments/<study>/ (summary.json, summary.md, scores.png) and
+between the study's markers in docs/experiments.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = Path("runs/experiments")
+EVALS = Path("reports/experiments/evals")
+DOC = ROOT / "docs" / "experiments.md"
+
+
+def load_study(path: Path) -> dict:
+    study = yaml.safe_load(path.read_text())
+    for key in ("study", "question", "variants", "eval"):
+        if key not in study:
+            raise SystemExit(f"{path}: missing key {key!r}")
+    for name, variant in study["variants"].items():
+        if ("train" in variant) == ("model" in variant):
+            raise SystemExit(f"{path}: variant {name!r} needs exactly one of 'train' (overrides) or 'model'")
+    return study
+
+
+def _key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def train_steps(study: dict, name: str, variant: dict, seed: int) -> tuple[list[list[str]], str]:
+    """The commands that produce a variant's model folder, and that folder."""
+    recipe = study["recipe"]
+    overrides = [*study.get("recipe_overrides", []), *variant["train"], f"seed={seed}"]
+    commands = []
+    stage1 = variant.get("stage1")
+    if stage1 is not None:  # a stage-1 encoder run first, whose encoder the stage-2 run starts from
+        stage1_out = RUNS / f"stage1-{_key(stage1, seed)}"
+        commands.append(["audiollm", "train", "configs/stage1.yaml", *stage1, f"seed={seed}", f"out={stage1_out}"])
+        overrides.append(f"model.encoder_weights={stage1_out}")
+    # Named by what changes, not by the variant's name, so studies sharing a variant share its run.
+    label = _slug(" ".join(variant["train"]))[:40] or "recipe"
+    out = RUNS / f"{label}-s{seed}-{_key((ROOT / recipe).read_text(), overrides)}"
+    commands.append(["audiollm", "train", recipe, *overrides, f"out={out}"])
+    return commands, str(out / "model")
+
+
+def eval_step(study: dict, model: str, variant: dict) -> tuple[list[str], Path]:
+    arguments = [*study["eval"], *variant.get("eval", [])]
+    label = Path(model).parent.name if Path(model).name == "model" else _slug(model)
+    weights = ""
+    if model == "default":  # a retrained default is another model: key its answers by the shipped parts
+        parts = ROOT / "audiollm" / "default" / "trained_parts.safetensors"
+        weights = hashlib.sha256(parts.read_bytes()).hexdigest() if parts.is_file() else "untrained"
+    out = EVALS / f"{label}-{_key(model, weights, arguments)}"
+    return ["audiollm", "eval", "--model", model, "--out", str(out), "--no-progress", *arguments], out
+
+
+def run(command: list[str], nproc: int, plan: bool) -> None:
+    if command[1] == "train" and nproc > 1:
+        command = [*command, "--nproc", str(nproc)]
+    print("$", shlex.join(command), flush=True)
+    if not plan and subprocess.call(command, cwd=ROOT) != 0:
+        raise SystemExit(f"failed: {shlex.join(command)}")
+
+
+def training_facts(model_folder: str) -> dict:
+    """Trainable parameters, speech tokens per 30 s and mean seconds per step of a run (if trained here)."""
+    run_dir = ROOT / Path(model_folder).parent
+    facts: dict = {}
+    summary = run_dir / "summary.json"
+    if summary.is_file():
+        data = json.loads(summary.read_text())
+        facts["trainable_M"] = sum(data["trained_parameters"].values()) / 1e6
+        config = data["config"]
+        facts["tokens_per_30s"] = config["speech_config"].get("max_source_positions", 1500) // config[
+            "speech_mlp_scale_factor"]
+    log = run_dir / "log.jsonl"
+    if log.is_file():
+        steps = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        seconds = [sum(s["seconds"].values()) for s in steps if "seconds" in s]
+        if seconds:
+            facts["s_per_step"] = statistics.median(seconds)
+        evals = [s["eval"]["dev_loss"] for s in steps if "eval" in s and "dev_loss" in s["eval"]]
+        if evals:
+            facts["dev_loss"] = evals[-1]
+    return facts
+
+
+def scores_of(report_dir: Path, rows: list[str]) -> dict:
+    """{column: value} for the study's rows ("task" or "task/subset", each with its headline metric)."""
+    sys.path.insert(0, str(ROOT))
+    from audiollm.evaluate import tasks as task_metrics
+
+    report = json.loads((ROOT / report_dir / "report.json").read_text())
+    values = {}
+    for row in rows:
+        task, _, subset = row.partition("/")
+        entry = report["tasks"].get(task, {}).get("subsets", {}).get(subset or "all")
+        picked = task_metrics.headline(task, entry) if entry else None
+        if picked:
+            values[row] = {"metric": picked[0], "value": picked[1], "n": entry.get("n")}
+    return values
+
+
+def inference_rtf(report_dir: Path) -> float | None:
+    """Seconds of inference per second of audio over the evaluated clips (from predictions.jsonl)."""
+    path = ROOT / report_dir / "predictions.jsonl"
+    if not path.is_file():
+        return None
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    audio = sum(r["duration"] for r in rows if r.get("duration"))
+    return sum(r.get("seconds", 0.0) for r in rows if r.get("duration")) / audio if audio else None
+
+
+def summarise(study: dict, results: list[dict]) -> str:
+    """The Markdown table: one row per variant (mean over seeds; ± half the range when 2+ seeds)."""
+    columns = study["columns"]
+    header = ["variant", "seeds", *columns, "trainable M", "tokens / 30 s", "train s/step", "inference RTF"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name in study["variants"]:
+        group = [r for r in results if r["variant"] == name]
+        if not group:
+            continue
+        cells = [name, ",".join(str(r["seed"]) for r in group)]
+        for column in columns:
+            values = [r["scores"][column]["value"] for r in group if column in r["scores"]]
+            if not values:
+                cells.append("")
+                continue
+            metric = next(r["scores"][column]["metric"] for r in group if column in r["scores"])
+            spread = f" ± {(max(values) - min(values)) / 2:.1f}" if len(values) > 1 else ""
+            cells.append(f"{statistics.mean(values):.1f}{spread} ({metric})")
+        for fact, form in (("trainable_M", "{:.2f}"), ("tokens_per_30s", "{}"), ("s_per_step", "{:.1f}"),
+                           ("inference_rtf", "{:.3f}")):
+            values = [r["facts"][fact] for r in group if r["facts"].get(fact) is not None]
+            cells.append(form.format(values[0]) if values else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(study: dict, results: list[dict], path: Path) -> None:
+    """Grouped bars of each column per variant (first seed's run per variant averaged over seeds)."""
+    from matplotlib.figure import Figure
+
+    columns, variants = study["columns"], [v for v in study["variants"] if any(r["variant"] == v for r in results)]
+    figure = Figure(figsize=(max(6.0, 1.3 * len(columns) * len(variants) ** 0.5), 4.2))
+    axes = figure.add_subplot()
+    width = 0.8 / max(1, len(variants))
+    for index, variant in enumerate(variants):
+        group = [r for r in results if r["variant"] == variant]
+        values = [statistics.mean([r["scores"][c]["value"] for r in group if c in r["scores"]] or [0.0])
+                  for c in columns]
+        xs = [c + (index - (len(variants) - 1) / 2) * width for c in range(len(columns))]
+        axes.bar_label(axes.bar(xs, values, width=width, label=variant), fmt="%.1f", fontsize=7)
+    metrics = [next((r["scores"][c]["metric"] for r in results if c in r["scores"]), "") for c in columns]
+    axes.set_xticks(range(len(columns)), [f"{c}\n{m}" for c, m in zip(columns, metrics)], fontsize=8)
+    axes.set_title(f"{study['study']}: {study['question']}", fontsize=9)
+    axes.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def plot_durations(results: list[dict], path: Path) -> None:
+    """WER and answer quality against clip duration, one line per variant (first seed)."""
+    sys.path.insert(0, str(ROOT))
+    from audiollm.evaluate.plots import plot_duration
+
+    curves = {}
+    for result in results:
+        report = json.loads((ROOT / result["report"] / "report.json").read_text())
+        curves.setdefault(result["variant"], {t: e.get("by_duration", []) for t, e in report["tasks"].items()})
+    plot_duration(curves, path)
+
+
+def update_doc(study: dict, table: str, commands: list[str], plots: list[Path]) -> None:
+    """Replace the text between <!-- results:STUDY --> and <!-- /results:STUDY --> in docs/experiments.md."""
+    start, end = f"<!-- results:{study['study']} -->", f"<!-- /results:{study['study']} -->"
+    text = DOC.read_text()
+    if start not in text or end not in text:
+        print(f"note: {DOC} has no {start} block; results are in reports/experiments/{study['study']}/")
+        return
+    images = [f"![{study['study']}: {path.stem}](../{path.as_posix()})" for path in plots]
+    body = "\n".join([start, "", table, "", *images, "",
+                      "<details><summary>Commands</summary>", "", "```bash",
+                      *commands, "```", "", "</details>", "", end])
+    before, rest = text.split(start, 1)
+    DOC.write_text(before + body + rest.split(end, 1)[1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("study", type=Path)
+    parser.add_argument("--plan", action="store_true", help="print the commands, run nothing")
+    parser.add_argument("--only", nargs="+", help="variants to run (the summary still covers all finished ones)")
+    parser.add_argument("--nproc", type=int, default=1, help="training processes (DDP on CPU: 2 on 2 cores)")
+    args = parser.parse_args()
+    study = load_study(args.study)
+    results, commands = [], []
+    for name, variant in study["variants"].items():
+        seeds = variant.get("seeds", study.get("seeds", [0])) if "train" in variant else [None]
+        for seed in seeds:
+            if "train" in variant:
+                steps, model = train_steps(study, name, variant, seed)
+            else:
+                steps, model = [], variant["model"]
+            evaluate, report_dir = eval_step(study, model, variant)
+            commands += [shlex.join(step) for step in [*steps, evaluate]]
+            wanted = args.only is None or name in args.only
+            if wanted:
+                for step in steps:
+                    run(step, args.nproc, args.plan)
+                run(evaluate, args.nproc, args.plan)
+            if not args.plan and (ROOT / report_dir / "report.json").is_file():
+                results.append({"variant": name, "seed": seed, "model": model, "report": str(report_dir),
+                                "scores": scores_of(report_dir, study["columns"]),
+                                "facts": {**training_facts(model), "inference_rtf": inference_rtf(report_dir)}})
+    if args.plan:
+        return 0
+    out = Path("reports/experiments") / study["study"]
+    (ROOT / out).mkdir(parents=True, exist_ok=True)
+    table = summarise(study, results)
+    (ROOT / out / "summary.json").write_text(json.dumps({"study": study, "results": results}, indent=2))
+    (ROOT / out / "summary.md").write_text(f"# {study['study']}\n\n{study['question']}\n\n{table}\n")
+    plots = [out / "scores.png"]
+    plot(study, results, ROOT / plots[0])
+    if study.get("duration_plot") and results:
+        plots.append(out / "duration.png")
+        plot_durations(results, ROOT / plots[1])
+    update_doc(study, table, commands, plots)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
