@@ -198,14 +198,15 @@ class CascadeResponder:
         return [a or "" for a in answers]
 
 
-def _transcriber(source: str, backend: str, device: str, dtype) -> Transcriber:
+def _transcriber(source: str, backend: str, device: str, dtype, threads: int = 0) -> Transcriber:
     """The Whisper half: faster-whisper when a CTranslate2 folder exists (and backend allows)."""
     from audiollm.convert import sources
 
     if backend in ("auto", "faster-whisper"):
         try:
             folder = sources.whisper_ct2_folder(source)
-            return FasterWhisperTranscriber(folder, name=source, device="cuda" if device.startswith("cuda") else "cpu")
+            return FasterWhisperTranscriber(folder, name=source, device="cuda" if device.startswith("cuda") else "cpu",
+                                            cpu_threads=threads)
         except (AudioLLMError, ImportError) as error:
             if backend == "faster-whisper":
                 raise ModelNotFoundError(f"no CTranslate2 Whisper folder for {source!r} ({error}); "
@@ -217,8 +218,11 @@ def _transcriber(source: str, backend: str, device: str, dtype) -> Transcriber:
 
 
 def load_cascade(spec: str, device: str = "cpu", dtype=None, asr_backend: str = "auto",
-                 batch_size: int = 8) -> CascadeResponder:
-    """A cascade from "cascade:<whisper>+<llm>" (or a preset name: "cascade:default", "cascade:small")."""
+                 batch_size: int = 8, threads: int = 0) -> CascadeResponder:
+    """A cascade from "cascade:<whisper>+<llm>" (or a preset name: "cascade:default", "cascade:small").
+
+    threads: CPU threads of the faster-whisper half (0: CTranslate2's default); torch's are set by the caller.
+    """
     body = spec.split(":", 1)[1] if spec.startswith("cascade:") else spec
     body = PRESETS.get(body or "default", body)
     if body.count("+") != 1:
@@ -229,7 +233,7 @@ def load_cascade(spec: str, device: str = "cpu", dtype=None, asr_backend: str = 
     whisper_source, llm_source = body.split("+")
     from audiollm.convert import sources
 
-    transcriber = _transcriber(whisper_source, asr_backend, device, dtype)
+    transcriber = _transcriber(whisper_source, asr_backend, device, dtype, threads)
     model, tokenizer = sources.load_causal_lm(llm_source)
     llm = TextLLM(model, tokenizer, name=llm_source, device=device, dtype=dtype)
     return CascadeResponder(transcriber, llm, batch_size=batch_size, name=f"cascade:{body}")

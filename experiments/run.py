@@ -80,9 +80,12 @@ def eval_step(study: dict, model: str, variant: dict) -> tuple[list[str], Path]:
     return ["audiollm", "eval", "--model", model, "--out", str(out), "--no-progress", *arguments], out
 
 
-def run(command: list[str], nproc: int, plan: bool) -> None:
+def run(command: list[str], nproc: int, plan: bool, eval_threads: str | None = None) -> None:
+    """Run one step. Process and thread counts change speed, not results, so they stay out of the keys."""
     if command[1] == "train" and nproc > 1:
         command = [*command, "--nproc", str(nproc)]
+    if command[1] == "eval" and eval_threads:
+        command = [*command, "--threads", eval_threads]
     print("$", shlex.join(command), flush=True)
     if not plan and subprocess.call(command, cwd=ROOT) != 0:
         raise SystemExit(f"failed: {shlex.join(command)}")
@@ -218,6 +221,7 @@ def main() -> int:
     parser.add_argument("--plan", action="store_true", help="print the commands, run nothing")
     parser.add_argument("--only", nargs="+", help="variants to run (the summary still covers all finished ones)")
     parser.add_argument("--nproc", type=int, default=1, help="training processes (DDP on CPU: 2 on 2 cores)")
+    parser.add_argument("--eval-threads", help="CPU threads of each evaluation (a number or 'auto')")
     args = parser.parse_args()
     study = load_study(args.study)
     results, commands = [], []
@@ -234,7 +238,7 @@ def main() -> int:
             if wanted:
                 for step in steps:
                     run(step, args.nproc, args.plan)
-                run(evaluate, args.nproc, args.plan)
+                run(evaluate, args.nproc, args.plan, args.eval_threads)
             if not args.plan and (ROOT / report_dir / "report.json").is_file():
                 results.append({"variant": name, "seed": seed, "model": model, "report": str(report_dir),
                                 "scores": scores_of(report_dir, study["columns"]),

@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 
+from audiollm.cli.core import threads_option
 from audiollm.errors import AudioLLMError, ConfigError, ModelNotFoundError
 
 TASK_CHOICES = ("asr", "st", "sqa", "sds", "si", "para")
@@ -45,6 +46,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                                "(overlap in seconds; default: the model's own)")
     decoding.add_argument("--max-windows", type=int, metavar="N",
                           help="the most 30 s windows per audio for an audiollm model (0: no cap; default: the model's)")
+    decoding.add_argument("--threads", type=threads_option, default=None,
+                          help="CPU threads (torch, and faster-whisper in a cascade): a number or 'auto'")
     decoding.add_argument("--device", default="cpu")
     decoding.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: the model's)")
     decoding.add_argument("--cascade-asr", choices=("auto", "faster-whisper", "hf"), default="auto",
@@ -78,8 +81,17 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def resolve_responder(name: str, device: str = "cpu", dtype: str | None = None, cascade_asr: str = "auto",
-                      batch_size: int = 8, windows: str | None = None, max_windows: int | None = None):
+                      batch_size: int = 8, windows: str | None = None, max_windows: int | None = None,
+                      threads: int | str | None = None):
     """A Responder for a --model value: HTTP server, cascade, or `audiollm.api.load`."""
+    count = None
+    if threads is not None:
+        import torch
+
+        from audiollm.api import cpu_threads
+
+        count = cpu_threads(threads)
+        torch.set_num_threads(count)
     if (windows or max_windows is not None) and name.startswith(("http://", "https://", "cascade:")):
         raise ConfigError(f"--windows and --max-windows apply to audiollm models, not {name}")
     if name.startswith(("http://", "https://")):
@@ -90,7 +102,7 @@ def resolve_responder(name: str, device: str = "cpu", dtype: str | None = None, 
         from audiollm.cascade import load_cascade
 
         return load_cascade(name, device=device, dtype=_torch_dtype(dtype), asr_backend=cascade_asr,
-                            batch_size=batch_size)
+                            batch_size=batch_size, threads=count or 0)
     try:
         from audiollm.api import load
     except ImportError:
@@ -163,7 +175,7 @@ def _evaluate(args) -> int:
 
         judge = JudgeClient(args.judge_url, args.judge_model, args.judge_api_key, workers=args.judge_workers)
     responder = resolve_responder(args.model, args.device, args.dtype, args.cascade_asr, args.batch_size,
-                                  args.windows, args.max_windows)
+                                  args.windows, args.max_windows, args.threads)
     report = evaluate(responder, sets, args.out, decoding=decoding, batch_size=args.batch_size, judge=judge,
                       bleu_tokenize=args.bleu_tokenize, overwrite=args.overwrite,
                       progress=not args.no_progress, plots=not args.no_plots)
