@@ -27,6 +27,9 @@ from pathlib import Path
 
 import yaml
 
+from audiollm.evaluate import tasks as task_metrics
+from audiollm.evaluate.plots import plot_duration
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = Path("runs/experiments")
 EVALS = Path("reports/experiments/evals")
@@ -116,9 +119,6 @@ def training_facts(model_folder: str) -> dict:
 
 def scores_of(report_dir: Path, rows: list[str]) -> dict:
     """{column: value} for the study's rows ("task" or "task/subset", each with its headline metric)."""
-    sys.path.insert(0, str(ROOT))
-    from audiollm.evaluate import tasks as task_metrics
-
     report = json.loads((ROOT / report_dir / "report.json").read_text())
     values = {}
     for row in rows:
@@ -190,9 +190,6 @@ def plot(study: dict, results: list[dict], path: Path) -> None:
 
 def plot_durations(results: list[dict], path: Path) -> None:
     """WER and answer quality against clip duration, one line per variant (first seed)."""
-    sys.path.insert(0, str(ROOT))
-    from audiollm.evaluate.plots import plot_duration
-
     curves = {}
     for result in results:
         report = json.loads((ROOT / result["report"] / "report.json").read_text())

@@ -1,0 +1,49 @@
+"""experiments/run.py: study files are validated, shared variants share one run, tables average seeds."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("experiments_run", ROOT / "experiments" / "run.py")
+runner = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(runner)
+
+
+@pytest.mark.parametrize("name", ["adaptors", "local_adaptation", "fusion_vs_cascade", "forgetting", "windows"])
+def test_every_study_file_loads_and_plans(name):
+    study = runner.load_study(ROOT / "configs" / "experiments" / f"{name}.yaml")
+    assert study["columns"] and study["variants"]
+
+
+def test_the_same_overrides_in_two_studies_train_once():
+    adaptors = runner.load_study(ROOT / "configs/experiments/adaptors.yaml")
+    forgetting = runner.load_study(ROOT / "configs/experiments/forgetting.yaml")
+    _, v1 = runner.train_steps(adaptors, "meralion-v1", adaptors["variants"]["meralion-v1"], 0)
+    _, replay10 = runner.train_steps(forgetting, "replay 10%", forgetting["variants"]["replay 10%"], 0)
+    _, replay0 = runner.train_steps(forgetting, "replay 0%", forgetting["variants"]["replay 0%"], 0)
+    _, v1_seed1 = runner.train_steps(adaptors, "meralion-v1", adaptors["variants"]["meralion-v1"], 1)
+    assert v1 == replay10 and len({v1, replay0, v1_seed1}) == 3
+
+
+def test_a_variant_needs_exactly_one_source(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("study: x\nquestion: q\neval: []\ncolumns: [asr]\nvariants:\n  both: {model: default, train: []}\n")
+    with pytest.raises(SystemExit, match="exactly one"):
+        runner.load_study(bad)
+
+
+def test_table_averages_seeds_and_shows_the_spread():
+    study = {"columns": ["asr", "st"], "variants": {"a": {}, "b": {}}}
+    score = lambda wer, bleu: {"asr": {"metric": "wer", "value": wer}, "st": {"metric": "bleu", "value": bleu}}  # noqa: E731
+    results = [
+        {"variant": "a", "seed": 0, "scores": score(50.0, 10.0), "facts": {"trainable_M": 10.1, "tokens_per_30s": 100}},
+        {"variant": "a", "seed": 1, "scores": score(40.0, 12.0), "facts": {"trainable_M": 10.1, "tokens_per_30s": 100}},
+        {"variant": "b", "seed": 0, "scores": {"asr": {"metric": "wer", "value": 70.0}}, "facts": {}},
+    ]
+    table = runner.summarise(study, results).splitlines()
+    assert table[2] == "| a | 0,1 | 45.0 ± 5.0 (wer) | 11.0 ± 1.0 (bleu) | 10.10 | 100 |  |  |"
+    assert table[3] == "| b | 0 | 70.0 (wer) |  |  |  |  |  |"
