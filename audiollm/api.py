@@ -148,8 +148,11 @@ class AudioAssistant:
         groups: dict[tuple, list[int]] = {}
         window = int(self.processor.config.window_seconds * SAMPLING_RATE)
         for index, request in enumerate(requests):
+            budget = request.max_new_tokens
             long_asr = request.extra.get("task") == "asr" and request.audio is not None and len(request.audio) > window
-            groups.setdefault((request.max_new_tokens, request.temperature, long_asr), []).append(index)
+            if long_asr:  # the budget was sized for the whole clip; each window gets its share
+                budget = min(budget, budget * window // len(request.audio) + 16)
+            groups.setdefault((budget, request.temperature, long_asr), []).append(index)
         for (max_new_tokens, temperature, long_asr), indices in groups.items():
             settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature)
             if long_asr:
