@@ -149,7 +149,7 @@ def summarise(study: dict, results: list[dict]) -> str:
         group = [r for r in results if r["variant"] == name]
         if not group:
             continue
-        cells = [name, ",".join(str(r["seed"]) for r in group)]
+        cells = [name, ",".join(str(r["seed"]) for r in group if r["seed"] is not None) or "-"]
         for column in columns:
             values = [r["scores"][column]["value"] for r in group if column in r["scores"]]
             if not values:

@@ -1,0 +1,73 @@
+"""Does a model listen? Teacher-forced answer loss with the right audio, another clip, and silence.
+
+    python experiments/listening.py runs/default/model                     # a model folder
+    python experiments/listening.py BASE_FOLDER --checkpoint runs/X/checkpoints/step-0000100
+
+On N transcription examples of a manifest (default: English ASR of corpus/train.jsonl), the loss of the
+reference transcript is computed three ways: hearing its own clip, hearing another clip cut or padded
+to the same length (same speech-token count, so length gives nothing away), and hearing silence of
+that length. A model that uses the audio has a clearly lower loss with the right clip; a model that
+ignores it scores all three alike. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from audiollm.data.manifest import read_manifest
+from audiollm.evaluate.data import load_audio
+from audiollm.model import AudioLLM
+from audiollm.processor import AudioLLMProcessor, Turn
+
+
+def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
+    return audio[:length] if len(audio) >= length else np.pad(audio, (0, length - len(audio)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="model folder (with --checkpoint: the base the run started from)")
+    parser.add_argument("--checkpoint", help="a training checkpoint folder whose trainable weights to load")
+    parser.add_argument("--encoder-input", choices=("fixed", "real"), help="override the folder's setting")
+    parser.add_argument("--data", default="corpus/train.jsonl")
+    parser.add_argument("--language", default="en")
+    parser.add_argument("--examples", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model = AudioLLM.from_pretrained(args.model).eval()
+    if args.encoder_input:
+        model.config = dataclasses.replace(model.config, encoder_input=args.encoder_input)
+    if args.checkpoint:  # LoRA checkpoints need the run's LoRA modules; this handles adaptor/encoder runs
+        state = load_file(f"{args.checkpoint}/trainable.safetensors")
+        missing = [key for key in state if key not in dict(model.named_parameters())]
+        if missing:
+            raise SystemExit(f"checkpoint keys not in the model (a LoRA run?): {missing[:3]}")
+        model.load_state_dict(state, strict=False)
+    processor = AudioLLMProcessor.from_pretrained(args.model, model.config)
+    examples = [e for e in read_manifest(args.data) if e.task == "asr" and e.language == args.language
+                and not e.meta.get("no_speech")][: args.examples]
+    audios = [load_audio(e) for e in examples]
+    losses: dict[str, list[float]] = {"right": [], "other": [], "silence": []}
+    with torch.no_grad():
+        for index, example in enumerate(examples):
+            own = audios[index]
+            variants = {"right": own, "other": fit_length(audios[(index + 1) % len(audios)], len(own)),
+                        "silence": np.zeros_like(own)}
+            for name, audio in variants.items():
+                batch = processor([[Turn("user", example.instruction, [audio])]], answers=[example.answer])
+                losses[name].append(model(**batch).loss.item())
+    means = {name: round(statistics.mean(values), 4) for name, values in losses.items()}
+    print(json.dumps({"model": args.model, "checkpoint": args.checkpoint, "examples": len(examples),
+                      "mean_loss": means, "gain_over_other": round(means["other"] - means["right"], 4)}))
+
+
+if __name__ == "__main__":
+    main()
