@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from transformers import TextIteratorStreamer
 
-from audiollm.audio import SAMPLING_RATE, join_transcripts, load_audio, window_bounds
+from audiollm.audio import SAMPLING_RATE, load_audio
 from audiollm.config import AudioLLMConfig
 from audiollm.errors import ConfigError, ModelNotFoundError, PromptError
 from audiollm.inference import SpeechRequest
@@ -192,7 +192,7 @@ class AudioAssistant:
 
     def _transcribe_windows(self, requests: list[tuple[str, np.ndarray]], settings) -> list[list["Segment"]]:
         """(instruction, waveform) pairs -> the Segments of each, one conversation per window, batched."""
-        bounds = [self.window_bounds(waveform) for _, waveform in requests]
+        bounds = [self.processor.window_bounds(waveform) for _, waveform in requests]
         conversations = [[self._turn(instruction, waveform[start:end])]
                          for (instruction, waveform), spans in zip(requests, bounds) for start, end in spans]
         texts = iter(self.chat(conversations, settings))
@@ -200,13 +200,7 @@ class AudioAssistant:
                  for start, end in spans] for spans in bounds]
 
     def _join(self, segments: list["Segment"]) -> str:
-        overlapping = self.processor.config.window_overlap_seconds > 0
-        return join_transcripts([segment.text for segment in segments], overlapping)
-
-    def window_bounds(self, waveform: np.ndarray) -> list[tuple[int, int]]:
-        """Sample bounds of the windows this model cuts `waveform` into (its config's strategy)."""
-        config = self.processor.config
-        return window_bounds(waveform, config.window_seconds, config.window_strategy, config.window_overlap_seconds)
+        return self.processor.join_transcripts([segment.text for segment in segments])
 
     def translate(self, audio, to: str = "Chinese", settings: GenerationSettings | None = None):
         return self.ask(audio, TRANSLATE.format(language=to), settings)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase
 
-from audiollm.audio import HOP_LENGTH, log_mel_spectrogram, split_into_windows
+from audiollm.audio import HOP_LENGTH, join_transcripts, log_mel_spectrogram, split_into_windows, window_bounds
 from audiollm.config import SPEECH_PLACEHOLDER, AudioLLMConfig
 from audiollm.errors import ModelNotFoundError, PromptError
 from audiollm.model import IGNORE_INDEX
@@ -122,6 +122,15 @@ class AudioLLMProcessor:
             else:
                 expanded.append(token)
         return expanded
+
+    def window_bounds(self, audio) -> list[tuple[int, int]]:
+        """Sample bounds of the windows this model cuts `audio` into (its config's strategy; no cap)."""
+        config = self.config
+        return window_bounds(audio, config.window_seconds, config.window_strategy, config.window_overlap_seconds)
+
+    def join_transcripts(self, texts: Sequence[str]) -> str:
+        """Window transcripts in order, as one text; words repeated where windows overlap are kept once."""
+        return join_transcripts(list(texts), overlapping=self.config.window_overlap_seconds > 0)
 
     def encode(self, conversation: Sequence[Turn], answer: str | None = None, truncate_audio: bool = False):
         """One conversation -> (ids, labels or None, windows) with placeholders expanded."""

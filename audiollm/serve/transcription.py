@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from audiollm.api import TRANSCRIBE, TRANSLATE, GenerationSettings, Segment
-from audiollm.audio import SAMPLING_RATE, join_transcripts, window_bounds
+from audiollm.audio import SAMPLING_RATE
 from audiollm.errors import AudioLLMError
 from audiollm.processor import Turn
 from audiollm.serve import formats
@@ -65,9 +65,8 @@ def _prepare(state: ServerState, raw: bytes, instruction: str):
     Returns (seconds, window spans in seconds, one conversation per window, prompt tokens).
     """
     waveform = state.reader.from_bytes(raw, "file")
-    config = state.processor.config
     try:
-        bounds = window_bounds(waveform, config.window_seconds, config.window_strategy, config.window_overlap_seconds)
+        bounds = state.processor.window_bounds(waveform)
         conversations = [[Turn("user", instruction, [waveform[start:end]])] for start, end in bounds]
         prompt_tokens = sum(len(state.processor.encode(conversation)[0]) for conversation in conversations)
     except AudioLLMError as error:
@@ -90,7 +89,7 @@ async def _read(request: Request, state: ServerState, instruction: str):
 
 def _respond(state: ServerState, segments: list[Segment], response_format: str, duration: float, task: str,
              language: str, temperature: float):
-    text = join_transcripts([segment.text for segment in segments], state.processor.config.window_overlap_seconds > 0)
+    text = state.processor.join_transcripts([segment.text for segment in segments])
     if response_format == "json":
         return JSONResponse({"text": text})
     if response_format == "verbose_json":
