@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import json
 import statistics
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,6 +26,8 @@ from audiollm.data.manifest import read_manifest
 from audiollm.evaluate.data import load_audio
 from audiollm.model import AudioLLM
 from audiollm.processor import AudioLLMProcessor, Turn
+from audiollm.train.config import LoraSpec
+from audiollm.train.parts import add_lora
 
 
 def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
@@ -45,8 +48,11 @@ def main() -> None:
     model = AudioLLM.from_pretrained(args.model).eval()
     if args.encoder_input:
         model.config = dataclasses.replace(model.config, encoder_input=args.encoder_input)
-    if args.checkpoint:  # LoRA checkpoints need the run's LoRA modules; this handles adaptor/encoder runs
+    if args.checkpoint:
         state = load_file(f"{args.checkpoint}/trainable.safetensors")
+        if any("lora_" in key for key in state):  # give the model the run's LoRA modules first
+            run_config = json.loads((Path(args.checkpoint).parents[1] / "config.json").read_text())
+            add_lora(model, LoraSpec(**run_config["lora"]))
         missing = [key for key in state if key not in dict(model.named_parameters())]
         if missing:
             raise SystemExit(f"checkpoint keys not in the model (a LoRA run?): {missing[:3]}")

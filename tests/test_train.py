@@ -159,3 +159,57 @@ def test_distillation_adds_a_kl_term_towards_the_text_teacher(setup, tmp_path):
                                              distill_weight=0.5)))
     # Step 1 starts from the same weights and data: the only difference is the (positive) KL term.
     assert distilled[1] > plain[1] + 1e-3
+
+
+def test_alignment_phase_draws_only_its_tasks_then_the_full_mix():
+    from types import SimpleNamespace
+
+    from audiollm.errors import ConfigError
+    from audiollm.train.config import load_train_config
+    from audiollm.train.loop import DataOrder, learning_rate_factor
+
+    spoken = [Example(id=f"{task}{i}", task=task, instruction="x", answer="y", duration=1.0 + i)
+              for task in ("asr", "sqa", "si") for i in range(8)]
+    text = [Example(id=f"t{i}", task="text", instruction="say", answer=str(i)) for i in range(4)]
+    task = SimpleNamespace(train_examples=spoken, text_examples=text)
+    config = load_train_config(None, ["steps=20", "batch_size=4", "data.text_replay=0.25", "data.text=[t]",
+                                      "align.steps=5", "align.tasks=[asr]", "optim.warmup_steps=2"])
+    order = DataOrder(task, config)
+    aligning = [order.batch(step) for step in range(5)]
+    assert all(len(batch) == 4 and {e.task for e in batch} == {"asr"} for batch in aligning)
+    mixed = [order.batch(step) for step in range(5, 20)]
+    assert all(len(batch) == 4 and batch[-1].task == "text" for batch in mixed)  # one replay row per batch
+    assert {e.task for batch in mixed for e in batch[:-1]} == {"asr", "sqa", "si"}
+    # A pure function of the step: a fresh order (a resumed run) gives the same batches.
+    again = DataOrder(task, config)
+    assert [[e.id for e in again.batch(s)] for s in (3, 11)] == [[e.id for e in order.batch(s)] for s in (3, 11)]
+    # Only align.train groups learn in the phase; the others wait at 0, then warm up over warmup_steps.
+    lora = [learning_rate_factor(step, config, "lora") for step in range(8)]
+    adaptor = [learning_rate_factor(step, config, "adaptor") for step in range(8)]
+    assert lora[:5] == [0.0] * 5 and 0 < lora[5] < lora[6] and lora[7] == pytest.approx(adaptor[7])
+    assert adaptor[0] == 0.5 and adaptor[1] > 0.9
+    with pytest.raises(ConfigError, match="align.steps must be below steps"):
+        load_train_config(None, ["steps=5", "align.steps=5"])
+    with pytest.raises(ConfigError, match="align.train names"):
+        load_train_config(None, ["steps=5", "align.steps=2", "align.train=[adapter]"])
+    with pytest.raises(ConfigError, match="no such training examples"):
+        DataOrder(task, load_train_config(None, ["steps=20", "align.steps=2", "align.tasks=[para]"]))
+
+
+def test_alignment_phase_trains_the_adaptor_while_lora_waits(setup, tmp_path):
+    from safetensors.torch import load_file
+
+    from audiollm.train import run_training
+
+    run_dir = run_training(_recipe(setup, tmp_path / "align", steps=4, save_every=2, eval_every=0,
+                                   align={"steps": 2, "tasks": ["para"], "train": ["adaptor"]},
+                                   optim__warmup_steps=1))
+    initial = AudioLLM.from_pretrained(setup / "model").state_dict()
+    aligned = load_file(run_dir / "checkpoints" / "step-0000002" / "trainable.safetensors")
+    finished = load_file(run_dir / "checkpoints" / "step-0000004" / "trainable.safetensors")
+    lora_b = [key for key in aligned if "lora_B" in key]
+    adaptor = [key for key in aligned if key.startswith("speech_audio_adapter.")]
+    assert lora_b and adaptor
+    assert all(not aligned[key].any() for key in lora_b)  # PEFT starts B at zero; lr 0 keeps it there
+    assert any(not torch.equal(aligned[key], initial[key]) for key in adaptor)
+    assert any(finished[key].any() for key in lora_b)  # after the phase LoRA learns

@@ -75,6 +75,18 @@ class DataSpec:
 
 
 @dataclass
+class AlignSpec:
+    """An alignment phase at the start of stage 2. For its first `steps` steps the run draws only `tasks`
+    examples (no text replay) and only the parameter groups in `train` learn (the others wait at lr 0,
+    then warm up). Why: with LoRA learning from the start, the decoder fits the answers' wording from
+    its priors within tens of steps and the adaptor gets little reason to carry the audio's content."""
+
+    steps: int = 0  # 0: no alignment phase
+    tasks: list[str] = field(default_factory=lambda: ["asr"])
+    train: list[str] = field(default_factory=lambda: ["adaptor"])  # of adaptor, lora, encoder, decoder
+
+
+@dataclass
 class TrainConfig:
     stage: int = 2  # 1: fine-tune Whisper as Whisper on ASR; 2: instruction-tune the AudioLLM
     out: str = "runs/default"
@@ -83,6 +95,7 @@ class TrainConfig:
     lora: LoraSpec = field(default_factory=LoraSpec)
     optim: Optim = field(default_factory=Optim)
     data: DataSpec = field(default_factory=DataSpec)
+    align: AlignSpec = field(default_factory=AlignSpec)
     steps: int = 1000
     batch_size: int = 8  # examples per optimiser step, over all processes and accumulation steps
     grad_accum: int = 1
@@ -114,6 +127,14 @@ class TrainConfig:
             raise ConfigError("data.text_replay is a fraction in [0, 1)")
         if self.data.text_replay > 0 and not self.data.text:
             raise ConfigError("data.text_replay > 0 needs data.text manifests of text-only examples")
+        if self.align.steps:
+            if not (0 < self.align.steps < self.steps and self.align.tasks):
+                raise ConfigError("align.steps must be below steps, with align.tasks naming its tasks")
+            if self.stage != 2:
+                raise ConfigError("align is a stage-2 setting (stage 1 trains on ASR only anyway)")
+            unknown = set(self.align.train) - {"adaptor", "lora", "encoder", "decoder"}
+            if unknown or not self.align.train:
+                raise ConfigError(f"align.train names parameter groups of adaptor, lora, encoder, decoder; got {self.align.train}")
         if self.batch_size % self.grad_accum:
             raise ConfigError("batch_size must be a multiple of grad_accum")
         if self.steps < 1 or self.batch_size < 1:

@@ -46,9 +46,17 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def learning_rate_factor(step: int, config: TrainConfig) -> float:
-    """Linear warm-up, then cosine or linear decay to 10% (or constant)."""
+def learning_rate_factor(step: int, config: TrainConfig, group: str | None = None) -> float:
+    """Linear warm-up, then cosine or linear decay to 10% (or constant).
+
+    A parameter group that waits out the alignment phase (not in align.train) stays at 0 until
+    align.steps, then warms up from there and joins the common decay."""
     warmup = config.optim.warmup_steps
+    if config.align.steps and group is not None and group not in config.align.train:
+        if step < config.align.steps:
+            return 0.0
+        if step < config.align.steps + warmup:
+            return (step - config.align.steps + 1) / warmup * learning_rate_factor(step, config)
     if step < warmup:
         return (step + 1) / warmup
     if config.optim.schedule == "constant":
@@ -67,12 +75,35 @@ def _autocast(config: TrainConfig, device: torch.device):
     return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def _global_batch(task: Task, plan: BatchPlan, step: int, config: TrainConfig) -> list:
-    examples = [task.train_examples[i] for i in plan.batch(step)]
-    replay = config.batch_size - plan.batch_size
-    if replay:
-        examples += [task.text_examples[i] for i in replay_indices(step, replay, len(task.text_examples), config.seed)]
-    return examples
+class DataOrder:
+    """Which examples each optimiser step uses: the alignment phase's plan (only align.tasks, whole
+    batches of them) for the first align.steps steps, then the main plan plus text replay."""
+
+    def __init__(self, task: Task, config: TrainConfig):
+        self.task, self.config = task, config
+        self.align_steps = config.align.steps
+        replay = round(config.batch_size * config.data.text_replay)
+        self.plan = BatchPlan([e.duration for e in task.train_examples], config.batch_size - replay,
+                              config.bucket_size, config.seed)
+        if self.align_steps:
+            self.align_pool = [i for i, e in enumerate(task.train_examples) if e.task in config.align.tasks]
+            if not self.align_pool:
+                raise ConfigError(f"align.tasks {config.align.tasks}: no such training examples")
+            self.align_plan = BatchPlan([task.train_examples[i].duration for i in self.align_pool],
+                                        config.batch_size, config.bucket_size, config.seed)
+
+    def batch(self, step: int) -> list:
+        """The global batch of examples for optimiser step `step` (0-based); a pure function of it."""
+        train = self.task.train_examples
+        if step < self.align_steps:
+            return [train[self.align_pool[i]] for i in self.align_plan.batch(step)]
+        step -= self.align_steps  # the main phase starts its own epochs at its first step
+        examples = [train[i] for i in self.plan.batch(step)]
+        replay = self.config.batch_size - self.plan.batch_size
+        if replay:
+            picks = replay_indices(step, replay, len(self.task.text_examples), self.config.seed)
+            examples += [self.task.text_examples[i] for i in picks]
+        return examples
 
 
 def _count_labels(batch: dict) -> int:
@@ -114,11 +145,12 @@ def train(task_factory, config: TrainConfig) -> Path:
         )
     optimiser = torch.optim.AdamW(task.parameter_groups(), betas=tuple(config.optim.betas),
                                   weight_decay=config.optim.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: learning_rate_factor(step, config))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, [
+        lambda step, group=group.get("name"): learning_rate_factor(step, config, group) for group in optimiser.param_groups
+    ])
     checkpoint = latest_checkpoint(run_dir)
     start = load_checkpoint(checkpoint, task.model, optimiser, scheduler) if checkpoint else 0
-    replay = round(config.batch_size * config.data.text_replay)
-    plan = BatchPlan([e.duration for e in task.train_examples], config.batch_size - replay, config.bucket_size, config.seed)
+    order = DataOrder(task, config)
     trainable = [p for group in optimiser.param_groups for p in group["params"]]
     autocast = _autocast(config, device)
     if dist.is_main:
@@ -129,7 +161,7 @@ def train(task_factory, config: TrainConfig) -> Path:
     model.train()
     for step in range(start, config.steps):
         began = time.perf_counter()
-        micro = share_of(_global_batch(task, plan, step, config), dist.rank, dist.world, config.grad_accum)
+        micro = share_of(order.batch(step), dist.rank, dist.world, config.grad_accum)
         batches = [{k: v.to(device) for k, v in task.collate(m).items()} for m in micro]
         loaded = time.perf_counter()
         loss, tokens = _one_step(task, model, batches, dist, autocast)
