@@ -55,7 +55,7 @@ def main() -> None:
             add_lora(model, LoraSpec(**run_config["lora"]))
         missing = [key for key in state if key not in dict(model.named_parameters())]
         if missing:
-            raise SystemExit(f"checkpoint keys not in the model (a LoRA run?): {missing[:3]}")
+            raise SystemExit(f"checkpoint keys not in the model (was MODEL the base this run started from?): {missing[:3]}")
         model.load_state_dict(state, strict=False)
     processor = AudioLLMProcessor.from_pretrained(args.model, model.config)
     examples = [e for e in read_manifest(args.data) if e.task == "asr" and e.language == args.language

@@ -80,10 +80,10 @@ class DataOrder:
     batches of them) for the first align.steps steps, then the main plan plus text replay."""
 
     def __init__(self, task: Task, config: TrainConfig):
-        self.task, self.config = task, config
+        self.task, self.seed = task, config.seed
         self.align_steps = config.align.steps
-        replay = round(config.batch_size * config.data.text_replay)
-        self.plan = BatchPlan([e.duration for e in task.train_examples], config.batch_size - replay,
+        self.replay = round(config.batch_size * config.data.text_replay)  # text-only rows per main batch
+        self.plan = BatchPlan([e.duration for e in task.train_examples], config.batch_size - self.replay,
                               config.bucket_size, config.seed)
         if self.align_steps:
             self.align_pool = [i for i, e in enumerate(task.train_examples) if e.task in config.align.tasks]
@@ -99,9 +99,8 @@ class DataOrder:
             return [train[self.align_pool[i]] for i in self.align_plan.batch(step)]
         step -= self.align_steps  # the main phase starts its own epochs at its first step
         examples = [train[i] for i in self.plan.batch(step)]
-        replay = self.config.batch_size - self.plan.batch_size
-        if replay:
-            picks = replay_indices(step, replay, len(self.task.text_examples), self.config.seed)
+        if self.replay:
+            picks = replay_indices(step, self.replay, len(self.task.text_examples), self.seed)
             examples += [self.task.text_examples[i] for i in picks]
         return examples
 
