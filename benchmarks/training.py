@@ -99,7 +99,9 @@ def run(args, workdir: Path) -> tuple[list[dict], list, object]:
     manifest = make_corpus(workdir, args.examples)
     overrides = [f"data.train=[{manifest}]", "data.eval=[]", f"data.text=[{manifest}]", f"out={workdir / 'run'}",
                  f"steps={args.steps + 1}", "eval_every=0", "save_every=0", "device=cpu",
-                 f"threads={torch.get_num_threads()}", "optim.warmup_steps=1"]
+                 f"threads={torch.get_num_threads()}", "optim.warmup_steps=1",
+                 # The multitask phase (all but the recipe's first align.steps steps): its steps are measured.
+                 "align.steps=0"]
     overrides += [f"batch_size={args.batch_size}"] if args.batch_size else []
     config = load_train_config(ROOT / "configs" / "default.yaml", overrides)
     events: list = []
