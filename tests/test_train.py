@@ -201,9 +201,11 @@ def test_alignment_phase_trains_the_adaptor_while_lora_waits(setup, tmp_path):
 
     from audiollm.train import run_training
 
-    run_dir = run_training(_recipe(setup, tmp_path / "align", steps=4, save_every=2, eval_every=0,
+    run_dir = run_training(_recipe(setup, tmp_path / "align", steps=4, save_every=1, eval_every=0,
                                    align={"steps": 2, "tasks": ["para"], "train": ["adaptor"]},
                                    optim__warmup_steps=1))
+    # The rolling checkpoints are the last two; the end of the phase is a milestone and stays.
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step-0000002", "step-0000003", "step-0000004"]
     initial = AudioLLM.from_pretrained(setup / "model").state_dict()
     aligned = load_file(run_dir / "checkpoints" / "step-0000002" / "trainable.safetensors")
     finished = load_file(run_dir / "checkpoints" / "step-0000004" / "trainable.safetensors")
@@ -213,3 +215,31 @@ def test_alignment_phase_trains_the_adaptor_while_lora_waits(setup, tmp_path):
     assert all(not aligned[key].any() for key in lora_b)  # PEFT starts B at zero; lr 0 keeps it there
     assert any(not torch.equal(aligned[key], initial[key]) for key in adaptor)
     assert any(finished[key].any() for key in lora_b)  # after the phase LoRA learns
+
+
+def test_alignment_phase_can_hear_other_tasks_transcribed_clips_as_asr():
+    from types import SimpleNamespace
+
+    from audiollm.errors import ConfigError
+    from audiollm.train.config import load_train_config
+    from audiollm.train.data import as_asr_example
+    from audiollm.train.loop import DataOrder
+
+    def clip(task, index, transcript):
+        return Example(id=f"{task}{index}", task=task, instruction="Answer the question.", answer=f"answer {index}",
+                       audio=f"{task}{index}.flac", duration=1.0 + index, language="ms",
+                       meta={"transcript": transcript} if transcript is not None else {})
+
+    spoken = ([clip("asr", i, f"said {i}") for i in range(4)] + [clip("si", i, f"asked {i}") for i in range(4)]
+              + [clip("sqa", i, "") for i in range(4)] + [clip("para", i, None) for i in range(4)])
+    heard = as_asr_example(spoken[4])
+    assert (heard.task, heard.answer, heard.audio, heard.language) == ("asr", "asked 0", "si0.flac", "ms")
+    assert heard.instruction != "Answer the question." and heard.instruction == as_asr_example(spoken[4]).instruction
+    assert as_asr_example(spoken[0]) is None and as_asr_example(spoken[8]) is None and as_asr_example(spoken[12]) is None
+    task = SimpleNamespace(train_examples=spoken, text_examples=[])
+    config = load_train_config(None, ["steps=20", "batch_size=4", "align.steps=4", "align.transcribed=true"])
+    order = DataOrder(task, config)
+    assert sorted(e.id for e in order.align_pool) == sorted([f"asr{i}" for i in range(4)] + [f"si{i}-asr" for i in range(4)])
+    assert all(e.task == "asr" for step in range(4) for e in order.batch(step))
+    with pytest.raises(ConfigError, match="add asr to align.tasks"):
+        load_train_config(None, ["steps=20", "align.steps=4", "align.tasks=[si]", "align.transcribed=true"])

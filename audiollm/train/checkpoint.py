@@ -37,8 +37,10 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimiser, scheduler, keep: int = 2) -> Path:
-    """Write checkpoint `step` under run_dir/checkpoints atomically; keep the newest `keep`."""
+def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimiser, scheduler, keep: int = 2,
+                    pinned: frozenset[int] = frozenset()) -> Path:
+    """Write checkpoint `step` under run_dir/checkpoints atomically; keep the newest `keep` and every
+    pinned step (milestones such as the evaluation steps, kept to be examined after the run)."""
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=root))
@@ -51,7 +53,8 @@ def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimiser,
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
     for old in sorted(root.glob(f"{_PREFIX}*"))[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        if int(old.name[len(_PREFIX):]) not in pinned:
+            shutil.rmtree(old, ignore_errors=True)
     return final
 
 

@@ -84,6 +84,7 @@ class AlignSpec:
     steps: int = 0  # 0: no alignment phase
     tasks: list[str] = field(default_factory=lambda: ["asr"])
     train: list[str] = field(default_factory=lambda: ["adaptor"])  # of adaptor, lora, encoder, decoder
+    transcribed: bool = False  # also hear the other tasks' transcribed clips as ASR (needs asr in tasks)
 
 
 @dataclass
@@ -132,6 +133,8 @@ class TrainConfig:
                 raise ConfigError("align.steps must be below steps, with align.tasks naming its tasks")
             if self.stage != 2:
                 raise ConfigError("align is a stage-2 setting (stage 1 trains on ASR only anyway)")
+            if self.align.transcribed and "asr" not in self.align.tasks:
+                raise ConfigError("align.transcribed turns other clips into ASR examples: add asr to align.tasks")
             unknown = set(self.align.train) - {"adaptor", "lora", "encoder", "decoder"}
             if unknown or not self.align.train:
                 raise ConfigError(f"align.train names parameter groups of adaptor, lora, encoder, decoder; got {self.align.train}")

@@ -7,13 +7,16 @@ every process computes the same plan and takes its own share of each global batc
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import zlib
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from audiollm.audio import load_audio
+from audiollm.data.instructions import LANGUAGE_NAMES, pick_instruction
 from audiollm.data.manifest import Example, read_manifest
 from audiollm.errors import ConfigError
 from audiollm.processor import Turn
@@ -111,6 +114,20 @@ def as_text_example(example: Example) -> Example | None:
         return None
     return Example(id=f"{example.id}-text", task="text", instruction=instruction, answer=example.answer,
                    language=example.language, split=example.split)
+
+
+def as_asr_example(example: Example) -> Example | None:
+    """A transcribed clip of another task (SI, ST, SQA, SDS, PARA) as an ASR example, or None.
+
+    The answer is the clip's transcript; the instruction is an ASR wording in the speech's language,
+    chosen by a hash of the example id so that the data order stays a pure function of the step.
+    """
+    transcript = example.meta.get("transcript")
+    if example.audio is None or example.task == "asr" or not transcript:
+        return None
+    language = example.language if example.language in LANGUAGE_NAMES else "en"
+    instruction = pick_instruction(random.Random(zlib.crc32(example.id.encode())), "asr", language, holdout=False)
+    return dataclasses.replace(example, id=f"{example.id}-asr", task="asr", instruction=instruction, answer=transcript)
 
 
 def conversation_of(example: Example) -> tuple[list[Turn], str]:

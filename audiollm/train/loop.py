@@ -22,7 +22,7 @@ from tqdm import tqdm
 from audiollm.errors import ConfigError
 from audiollm.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from audiollm.train.config import TrainConfig, config_to_dict
-from audiollm.train.data import BatchPlan, replay_indices, share_of
+from audiollm.train.data import BatchPlan, as_asr_example, replay_indices, share_of
 from audiollm.train.distributed import Distributed, setup_distributed
 
 
@@ -86,17 +86,20 @@ class DataOrder:
         self.plan = BatchPlan([e.duration for e in task.train_examples], config.batch_size - self.replay,
                               config.bucket_size, config.seed)
         if self.align_steps:
-            self.align_pool = [i for i, e in enumerate(task.train_examples) if e.task in config.align.tasks]
+            self.align_pool = [e for e in task.train_examples if e.task in config.align.tasks]
+            if config.align.transcribed:  # the other tasks' clips, heard as ASR (their transcripts as answers)
+                self.align_pool += [a for e in task.train_examples if e.task not in config.align.tasks
+                                    for a in [as_asr_example(e)] if a is not None]
             if not self.align_pool:
                 raise ConfigError(f"align.tasks {config.align.tasks}: no such training examples")
-            self.align_plan = BatchPlan([task.train_examples[i].duration for i in self.align_pool],
+            self.align_plan = BatchPlan([e.duration for e in self.align_pool],
                                         config.batch_size, config.bucket_size, config.seed)
 
     def batch(self, step: int) -> list:
         """The global batch of examples for optimiser step `step` (0-based); a pure function of it."""
         train = self.task.train_examples
         if step < self.align_steps:
-            return [train[self.align_pool[i]] for i in self.align_plan.batch(step)]
+            return [self.align_pool[i] for i in self.align_plan.batch(step)]
         step -= self.align_steps  # the main phase starts its own epochs at its first step
         examples = [train[i] for i in self.plan.batch(step)]
         if self.replay:
@@ -191,6 +194,13 @@ def train(task_factory, config: TrainConfig) -> Path:
     return run_dir
 
 
+def milestones(config: TrainConfig) -> frozenset[int]:
+    """Steps whose checkpoints outlive the rolling `keep`: every evaluation and the end of the alignment
+    phase, so a run's listening can be measured along the way (experiments/listening.py --checkpoint)."""
+    evaluations = range(config.eval_every, config.steps + 1, config.eval_every) if config.eval_every else ()
+    return frozenset([*evaluations, config.align.steps] if config.align.steps else evaluations)
+
+
 def _after_step(task, config, dist, run_dir, step, record, log, optimiser, scheduler) -> None:
     """Log every step (the curve is the record), evaluate and checkpoint on schedule (main process)."""
     if dist.is_main and config.eval_every and step % config.eval_every == 0:
@@ -200,7 +210,8 @@ def _after_step(task, config, dist, run_dir, step, record, log, optimiser, sched
     if log is not None:
         log.write(json.dumps(record) + "\n")
         log.flush()
-    if config.save_every and step % config.save_every == 0 or step == config.steps:
+    pinned = milestones(config)
+    if config.save_every and step % config.save_every == 0 or step == config.steps or step in pinned:
         if dist.is_main:
-            save_checkpoint(run_dir, step, task.model, optimiser, scheduler)
+            save_checkpoint(run_dir, step, task.model, optimiser, scheduler, pinned=pinned)
     dist.barrier()
