@@ -7,7 +7,8 @@ On N transcription examples of a manifest (default: English ASR of corpus/train.
 reference transcript is computed three ways: hearing its own clip, hearing another clip cut or padded
 to the same length (same speech-token count, so length gives nothing away), and hearing silence of
 that length. A model that uses the audio has a clearly lower loss with the right clip; a model that
-ignores it scores all three alike. Prints one JSON line.
+ignores it scores all three alike. With --transcribe N it also greedy-decodes the first N clips and
+reports their WER, so a checkpoint's listening can be read as transcripts too. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from safetensors.torch import load_file
 
 from audiollm.data.manifest import read_manifest
 from audiollm.evaluate.data import load_audio
+from audiollm.evaluate.metrics import error_rate
 from audiollm.model import AudioLLM
 from audiollm.processor import AudioLLMProcessor, Turn
 from audiollm.train.config import LoraSpec
@@ -43,6 +45,7 @@ def main() -> None:
     parser.add_argument("--language", default="en")
     parser.add_argument("--examples", type=int, default=12)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--transcribe", type=int, default=0, metavar="N", help="also transcribe the first N clips")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = AudioLLM.from_pretrained(args.model).eval()
@@ -71,8 +74,23 @@ def main() -> None:
                 batch = processor([[Turn("user", example.instruction, [audio])]], answers=[example.answer])
                 losses[name].append(model(**batch).loss.item())
     means = {name: round(statistics.mean(values), 4) for name, values in losses.items()}
-    print(json.dumps({"model": args.model, "checkpoint": args.checkpoint, "examples": len(examples),
-                      "mean_loss": means, "gain_over_other": round(means["other"] - means["right"], 4)}))
+    result = {"model": args.model, "checkpoint": args.checkpoint, "examples": len(examples),
+              "mean_loss": means, "gain_over_other": round(means["other"] - means["right"], 4)}
+    if args.transcribe:
+        result["transcripts"] = transcribe(model, processor, examples[: args.transcribe], audios, args.language)
+    print(json.dumps(result, ensure_ascii=False))
+
+
+def transcribe(model, processor, examples, audios, language: str) -> dict:
+    """Greedy transcripts of the examples (one at a time) and their corpus WER against the references."""
+    predictions = []
+    with torch.no_grad():
+        for example, audio in zip(examples, audios):
+            batch = processor([[Turn("user", example.instruction, [audio])]])
+            predictions.append(processor.decode(model.generate(**batch, max_new_tokens=64, do_sample=False)[0]))
+    references = [example.answer for example in examples]
+    rate = error_rate(references, predictions, language)
+    return {"wer": round(100 * rate.rate, 1), "pairs": [[r, p] for r, p in zip(references, predictions)]}
 
 
 if __name__ == "__main__":
