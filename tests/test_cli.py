@@ -94,3 +94,15 @@ def test_quantize_and_threads_reach_the_model(model_folder, clip, capsys, monkey
     with pytest.raises(SystemExit) as stop:
         main(argv + ["--threads", "0"])
     assert stop.value.code == 2 and "positive number or 'auto'" in capsys.readouterr().err
+
+
+def test_train_takes_overrides_after_its_options_and_refuses_other_strays():
+    from audiollm.cli import build_parser, parse_arguments
+
+    parser = build_parser()
+    args = parse_arguments(parser, ["train", "recipe.yaml", "steps=5", "--nproc", "2", "out=runs/x", "seed=1"])
+    assert (args.config, args.nproc, args.overrides) == ("recipe.yaml", 2, ["steps=5", "out=runs/x", "seed=1"])
+    with pytest.raises(SystemExit):
+        parse_arguments(parser, ["train", "recipe.yaml", "--nproc", "2", "--bogus"])
+    with pytest.raises(SystemExit):
+        parse_arguments(parser, ["info", "default", "steps=5"])
