@@ -153,6 +153,7 @@ def train(task_factory, config: TrainConfig) -> Path:
     checkpoint = latest_checkpoint(run_dir)
     start = load_checkpoint(checkpoint, task.model, optimiser, scheduler) if checkpoint else 0
     order = DataOrder(task, config)
+    pinned = milestones(config)
     trainable = [p for group in optimiser.param_groups for p in group["params"]]
     autocast = _autocast(config, device)
     if dist.is_main:
@@ -178,7 +179,7 @@ def train(task_factory, config: TrainConfig) -> Path:
         record = {"step": step + 1, "loss": loss, "tokens": tokens, "lr": scheduler.get_last_lr()[0],
                   "grad_norm": float(grad_norm), "examples": config.batch_size,
                   "seconds": {"data": loaded - began, "forward_backward": computed - loaded, "optimiser": finished - computed}}
-        _after_step(task, config, dist, run_dir, step + 1, record, log, optimiser, scheduler)
+        _after_step(task, config, dist, run_dir, step + 1, record, log, optimiser, scheduler, pinned)
     progress.close()
     if dist.is_main:
         model.eval()
@@ -201,8 +202,10 @@ def milestones(config: TrainConfig) -> frozenset[int]:
     return frozenset([*evaluations, config.align.steps] if config.align.steps else evaluations)
 
 
-def _after_step(task, config, dist, run_dir, step, record, log, optimiser, scheduler) -> None:
-    """Log every step (the curve is the record), evaluate and checkpoint on schedule (main process)."""
+def _after_step(task, config, dist, run_dir, step, record, log, optimiser, scheduler,
+                pinned: frozenset[int]) -> None:
+    """Log every step (the curve is the record), evaluate and checkpoint on schedule (main process);
+    `pinned` are the milestone steps (see `milestones`), always saved and never rotated out."""
     if dist.is_main and config.eval_every and step % config.eval_every == 0:
         task.model.eval()
         record["eval"] = task.evaluate()
@@ -210,7 +213,6 @@ def _after_step(task, config, dist, run_dir, step, record, log, optimiser, sched
     if log is not None:
         log.write(json.dumps(record) + "\n")
         log.flush()
-    pinned = milestones(config)
     if config.save_every and step % config.save_every == 0 or step == config.steps or step in pinned:
         if dist.is_main:
             save_checkpoint(run_dir, step, task.model, optimiser, scheduler, pinned=pinned)
