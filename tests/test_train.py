@@ -85,6 +85,7 @@ def _run(args, **kwargs):
 
 def test_recipe_learns_and_exports(setup, tmp_path):
     from audiollm.train import run_training
+    from audiollm.train.summary import summarise_run
 
     # Full decoder training: the tiny decoder is random, so LoRA alone would learn too slowly for a test.
     recipe = _recipe(setup, tmp_path / "run", steps=30, eval_every=30, trainable__decoder="full",
@@ -96,6 +97,8 @@ def test_recipe_learns_and_exports(setup, tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["trained_parameters"]["full"] > 0 and (run_dir / "curves.png").is_file()
     assert "dev_loss" in json.loads((run_dir / "log.jsonl").read_text().splitlines()[-1])["eval"]
+    measured = summarise_run(run_dir)
+    assert measured["phases"]["all"]["steps"] == 30 and measured["wall_minutes"] > 0
     # The merged model folder answers like the trained model: it must tell high from low.
     model = AudioLLM.from_pretrained(run_dir / "model")
     assert model.config.encoder_input == "real"
@@ -243,3 +246,31 @@ def test_alignment_phase_can_hear_other_tasks_transcribed_clips_as_asr():
     assert all(e.task == "asr" for step in range(4) for e in order.batch(step))
     with pytest.raises(ConfigError, match="add asr to align.tasks"):
         load_train_config(None, ["steps=20", "align.steps=4", "align.tasks=[si]", "align.transcribed=true"])
+
+
+def test_run_summary_counts_each_step_once_and_splits_the_phases(tmp_path, capsys):
+    from audiollm.cli import main
+    from audiollm.train.summary import summarise_run
+
+    def record(step, seconds, tokens, loss):
+        return {"step": step, "loss": loss, "tokens": tokens, "examples": 8, "time": 1000.0 + step,
+                "seconds": {"data": 0.0, "forward_backward": seconds - 0.5, "optimiser": 0.5}}
+
+    # Steps 1-4 align (2 s, 40 tokens each), 5-6 multitask (4 s, 20 tokens); the first leg died after
+    # step 5, whose record (100 s) the resumed leg's step 5 replaces.
+    rows = [record(s, 2.0, 40, 3.0) for s in range(1, 5)] + [record(5, 100.0, 20, 9.0)]
+    rows += [record(5, 4.0, 20, 1.0), record(6, 4.0, 20, 1.0) | {"eval": {"dev_loss": 1.5}}]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "config.json").write_text(json.dumps({"steps": 6, "align": {"steps": 4}}))
+    summary = summarise_run(tmp_path)
+    assert summary["legs"] == 2 and summary["steps_logged"] == 6 and "wall_minutes" not in summary
+    align, multitask, whole = (summary["phases"][name] for name in ("alignment", "multitask", "all"))
+    assert (align["steps"], align["seconds_per_step"], align["examples_per_second"]) == (4, 2.0, 4.0)
+    assert align["answer_tokens_per_second"] == 20.0 and multitask["answer_tokens_per_second"] == 5.0
+    assert whole["step_minutes"] == pytest.approx(16 / 60)
+    assert summary["loss"] == {1: 3.0, 4: 3.0, 6: pytest.approx(14 / 6)}
+    assert summary["evaluations"] == {6: {"dev_loss": 1.5}}
+    assert main(["train", "--summary", str(tmp_path)]) == 0
+    assert "2 leg(s)" in capsys.readouterr().out
+    assert main(["train", "--summary", str(tmp_path / "missing")]) == 2
+    assert "no log.jsonl" in capsys.readouterr().err

@@ -177,7 +177,7 @@ def train(task_factory, config: TrainConfig) -> Path:
         progress.update()
         progress.set_postfix(loss=f"{loss:.3f}")
         record = {"step": step + 1, "loss": loss, "tokens": tokens, "lr": scheduler.get_last_lr()[0],
-                  "grad_norm": float(grad_norm), "examples": config.batch_size,
+                  "grad_norm": float(grad_norm), "examples": config.batch_size, "time": time.time(),
                   "seconds": {"data": loaded - began, "forward_backward": computed - loaded, "optimiser": finished - computed}}
         _after_step(task, config, dist, run_dir, step + 1, record, log, optimiser, scheduler, pinned)
     progress.close()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from audiollm.train.summary import read_log
 
 
 def plot_run(run_dir: Path) -> Path | None:
@@ -13,13 +14,9 @@ def plot_run(run_dir: Path) -> Path | None:
     matplotlib.use("Agg")  # files only: no display here
     import matplotlib.pyplot as plt
 
-    log = Path(run_dir) / "log.jsonl"
-    if not log.is_file():
+    if not (Path(run_dir) / "log.jsonl").is_file():
         return None
-    records = {}
-    for line in log.read_text().splitlines():
-        row = json.loads(line)
-        records[row["step"]] = row  # a resumed run may repeat steps: keep the last
+    records, _ = read_log(run_dir)  # a resumed run repeats steps: the last record of each is kept
     steps = sorted(records)
     evals = sorted({key for row in records.values() for key in row.get("eval", {})})
     figure, axes = plt.subplots(1, 1 + len(evals), figsize=(5 * (1 + len(evals)), 3.5), squeeze=False)
