@@ -45,8 +45,11 @@ SECTIONS = {
         ("samples/s", "samples_per_s", "{:.2f}"), ("tokens/s", "tokens_per_s", "{:.0f}"),
         ("labelled tok/s", "labelled_tokens_per_s", "{:.1f}"), ("s/step", "seconds_per_step", "{:.1f}"),
         ("data", "share_data", "{:.1%}"), ("encoder", "share_encoder", "{:.0%}"),
-        ("decoder fwd+bwd", "share_decoder", "{:.0%}"), ("optimiser", "share_optimiser", "{:.0%}")],
-        "Shares of step time; tokens/s counts every prompt and answer token (speech placeholders included)."),
+        ("decoder fwd+bwd", "share_decoder", "{:.0%}"), ("optimiser", "share_optimiser", "{:.0%}"),
+        ("first loss", "first_loss", "{:.4f}")],
+        "Shares of step time; tokens/s counts every prompt and answer token (speech placeholders included). "
+        "Precisions run one after the other on the same data; ratio = samples/s over the fp32 row; first "
+        "loss = the warm-up step's loss (same weights, same batch)."),
 }
 
 

@@ -1,6 +1,6 @@
 """Training throughput of the default recipe (configs/default.yaml) on this machine.
 
-    python benchmarks/training.py [--steps 2] [--batch-size 16] [--threads N|auto] [--json out.json]
+    python benchmarks/training.py [--steps 2] [--batch-size 16] [--precision fp32,bf16] [--threads N|auto] [--json out.json]
 
 Runs the real training loop (audiollm.train.loop.train with the stage-2 task) for --steps optimiser
 steps plus one warm-up step, on a small corpus synthesised here with espeak-ng (3-10 s English clips:
@@ -14,6 +14,10 @@ included) and labelled tokens/s; and each step's time split into data loading (r
 batching: the loop's own "data" timer), speech encoder (+ ln_speech + adaptor forward; the encoder is
 frozen, so it has no backward), decoder forward + backward (the rest of the loop's forward_backward
 timer), optimiser (clip + AdamW step).
+
+--precision lists the recipe precisions to run one after the other on the same data (default: fp32
+and bf16 autocast); each later row's ratio is its samples/s over the first row's, and "first loss" (the
+warm-up step's loss: same weights, same batch) shows what the precision changes numerically.
 """
 
 from __future__ import annotations
@@ -90,14 +94,19 @@ class Instrumented:
         return batch
 
 
-def run(args, workdir: Path) -> tuple[list[dict], list, object]:
-    """Train for warm-up + args.steps steps; returns the loop's log records, the events and the config."""
+def run(args, workdir: Path, precision: str) -> tuple[list[dict], list, object]:
+    """Train for warm-up + args.steps steps at `precision`; returns the loop's log records, the events
+    and the config."""
     from audiollm.train.config import load_train_config
     from audiollm.train.loop import train
     from audiollm.train.stage2 import InstructionTuning
 
-    manifest = make_corpus(workdir, args.examples)
-    overrides = [f"data.train=[{manifest}]", "data.eval=[]", f"data.text=[{manifest}]", f"out={workdir / 'run'}",
+    manifest = workdir / "train.jsonl"
+    if not manifest.is_file():
+        make_corpus(workdir, args.examples)
+    run_dir = workdir / f"run-{precision}"
+    overrides = [f"data.train=[{manifest}]", "data.eval=[]", f"data.text=[{manifest}]", f"out={run_dir}",
+                 f"precision={precision}",
                  f"steps={args.steps + 1}", "eval_every=0", "save_every=0", "device=cpu",
                  f"threads={torch.get_num_threads()}", "optim.warmup_steps=1",
                  # The multitask phase (all but the recipe's first align.steps steps): its steps are measured.
@@ -106,7 +115,7 @@ def run(args, workdir: Path) -> tuple[list[dict], list, object]:
     config = load_train_config(ROOT / "configs" / "default.yaml", overrides)
     events: list = []
     train(lambda cfg, device, dist: Instrumented(InstructionTuning(cfg, device, dist), events), config)
-    records = [json.loads(line) for line in (workdir / "run" / "log.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     return records, events, config
 
 
@@ -132,23 +141,32 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2, help="timed steps (after one warm-up step)")
     parser.add_argument("--batch-size", type=int, default=None, help="global batch (default: the recipe's)")
     parser.add_argument("--examples", type=int, default=48)
+    parser.add_argument("--precision", default="fp32,bf16", help="comma-separated recipe precisions to compare")
     parser.add_argument("--threads", default=None, help="torch threads: a number, 'auto', or torch's default")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     apply_threads(args.threads)
     results = Results("training", args.json)
+    headers = ["precision", "samples/s", "tokens/s", "labelled tok/s", "s/step", "data", "encoder",
+               "decoder fwd+bwd", "optimiser", "first loss"]
+    table, baseline = [], None
     with tempfile.TemporaryDirectory(prefix="audiollm-train-bench-") as scratch:
-        records, events, config = run(args, Path(scratch))
-    values = shares(records, events, grad_accum=config.grad_accum)
-    values.update(batch_size=config.batch_size, grad_accum=config.grad_accum, threads=torch.get_num_threads())
-    results.add(row("training", f"default recipe (batch {config.batch_size}, grad_accum {config.grad_accum}), CPU",
-                    values))
-    headers = ["samples/s", "tokens/s", "labelled tok/s", "s/step", "data", "encoder", "decoder fwd+bwd", "optimiser"]
-    print_table(headers,
-                [[f"{values['samples_per_s']:.2f}", f"{values['tokens_per_s']:.0f}",
-                  f"{values['labelled_tokens_per_s']:.1f}", f"{values['seconds_per_step']:.1f}",
-                  *(f"{100 * values[k]:.0f}%" for k in ("share_data", "share_encoder", "share_decoder",
-                                                         "share_optimiser"))]])
+        for precision in args.precision.split(","):
+            records, events, config = run(args, Path(scratch), precision)
+            values = shares(records, events, grad_accum=config.grad_accum)
+            values.update(batch_size=config.batch_size, grad_accum=config.grad_accum, threads=torch.get_num_threads(),
+                          first_loss=records[0]["loss"])
+            baseline = baseline or values
+            label = "bf16 autocast" if precision == "bf16" else precision
+            results.add(row("training", f"default recipe (batch {config.batch_size}, grad_accum "
+                            f"{config.grad_accum}), CPU, {label}", values,
+                            ratio=None if values is baseline else values["samples_per_s"] / baseline["samples_per_s"],
+                            ratio_label=f"samples/s over {args.precision.split(',')[0]}"))
+            table.append([label, f"{values['samples_per_s']:.2f}", f"{values['tokens_per_s']:.0f}",
+                          f"{values['labelled_tokens_per_s']:.1f}", f"{values['seconds_per_step']:.1f}",
+                          *(f"{100 * values[k]:.0f}%" for k in ("share_data", "share_encoder", "share_decoder",
+                                                                 "share_optimiser")), f"{values['first_loss']:.4f}"])
+    print_table(headers, table)
     results.write()
 
 

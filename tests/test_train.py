@@ -274,3 +274,22 @@ def test_run_summary_counts_each_step_once_and_splits_the_phases(tmp_path, capsy
     assert "2 leg(s)" in capsys.readouterr().out
     assert main(["train", "--summary", str(tmp_path / "missing")]) == 2
     assert "no log.jsonl" in capsys.readouterr().err
+
+
+def test_bf16_autocast_trains_on_cpu_and_tracks_the_fp32_curve(setup, tmp_path, monkeypatch):
+    from audiollm.train import run_training
+
+    # Record the dtype the decoder's linear layers compute in, to see that autocast is really on.
+    seen: set = set()
+    original = torch.nn.Linear.forward
+    monkeypatch.setattr(torch.nn.Linear, "forward", lambda self, x: seen.add((out := original(self, x)).dtype) or out)
+    curves = {}
+    for precision in ("fp32", "bf16"):
+        seen.clear()
+        recipe = _recipe(setup, tmp_path / precision, steps=10, eval_every=0, save_every=0, precision=precision,
+                         trainable__decoder="full", optim__lr=1e-2, optim__decoder_lr=1e-2)
+        curves[precision] = _losses(run_training(recipe))
+        assert seen == {torch.float32 if precision == "fp32" else torch.bfloat16}
+    fp32, bf16 = curves["fp32"], curves["bf16"]
+    assert abs(bf16[1] - fp32[1]) < 0.02 * fp32[1]  # same weights and batch: only rounding differs
+    assert np.mean([bf16[s] for s in (9, 10)]) < 0.7 * np.mean([bf16[s] for s in (1, 2)])
