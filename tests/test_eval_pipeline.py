@@ -271,6 +271,13 @@ def test_cli_limits_only_the_data_and_filters_tasks(corpus, tmp_path, monkeypatc
     assert data == ["test_longform"]
     args = parser.parse_args(base + ["--out", str(tmp_path / "c"), "--tasks", "asr,speech"])
     assert args.run(args) == 2 and "--tasks takes" in capsys.readouterr().err
+    args = parser.parse_args(base + ["--out", str(tmp_path / "d"), "--no-speech-only", "--limit", "1"])
+    assert args.run(args) == 0
+    report = json.loads((tmp_path / "d" / "report.json").read_text())
+    data = {d["name"]: d["n"] for d in json.loads((tmp_path / "d" / "run.json").read_text())["data"]}
+    assert sum(data.values()) == 2  # both silent clips, whatever --limit says; the scripted model
+    assert "Thank you." in (tmp_path / "d" / "predictions.jsonl").read_text()  # answers one with text
+    assert '"hallucination": 50.0' in json.dumps(report)
 
 
 def test_a_refused_request_does_not_sink_its_batch(corpus, tmp_path):

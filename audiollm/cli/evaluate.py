@@ -64,6 +64,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     what.add_argument("--text-only", action="store_true",
                       help="also score text-only instruction following (a general set and the data's SI/SQA "
                            "as text prompts): the forgetting check")
+    what.add_argument("--no-speech-only", action="store_true",
+                      help="score only the clips without speech (silence, noise) of the --data sets, all of "
+                           "them (--limit ignored): how often the model invents a transcript")
     longform = parser.add_argument_group("long audio")
     longform.add_argument("--longform", action="store_true",
                           help="also build and score a long-form set (20 s to 10 min) from the data")
@@ -146,7 +149,7 @@ def _evaluate(args) -> int:
     """The scoring run behind `audiollm eval --model ...`."""
     from pathlib import Path
 
-    from audiollm.evaluate.data import EvalSet, load_eval_set
+    from audiollm.evaluate.data import EvalSet, is_no_speech, load_eval_set
     from audiollm.evaluate.pipeline import evaluate, limit_sets
     from audiollm.evaluate.runner import Decoding
 
@@ -155,7 +158,14 @@ def _evaluate(args) -> int:
     decoding = Decoding(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                         long_audio=args.long_audio)
     material = [s for path in args.data for s in load_eval_set(path, args.task)]
-    sets = [] if args.longform_only else limit_sets(material, args.limit)
+    if args.no_speech_only:
+        if args.longform_only or args.text_only:
+            raise ConfigError("--no-speech-only scores the silent clips alone: drop --longform-only / --text-only")
+        sets = [EvalSet(s.name, s.path, [e for e in s.examples if is_no_speech(e)]) for s in material]
+        if not any(s.examples for s in sets):
+            raise ConfigError(f"--no-speech-only: {' '.join(args.data)} hold no clip marked no_speech")
+    else:
+        sets = [] if args.longform_only else limit_sets(material, args.limit)
     if args.text_only:
         from audiollm.evaluate.textonly import text_only_sets
 
