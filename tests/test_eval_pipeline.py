@@ -38,6 +38,10 @@ def test_scores_match_hand_computation(corpus, tmp_path):
     assert tasks["sqa"]["subsets"]["split: unseen templates"]["rouge_l"] == pytest.approx(40.0)  # 1 of 4 words
     # male ok, female ok, "male, not female" -> male (wrong), "can't tell" -> none (wrong).
     assert tasks["para"]["subsets"]["all"]["accuracy"] == 50.0
+    # Without listening: always "female" for gender (2 of 3) and "happy" (1 of 1) -> 3/4; uniform guessing
+    # among 2, 2, 2 and 3 choices -> (1/2 + 1/2 + 1/2 + 1/3) / 4.
+    assert tasks["para"]["subsets"]["all"]["majority"] == 75.0
+    assert tasks["para"]["subsets"]["all"]["chance"] == pytest.approx(100 * (1.5 + 1 / 3) / 4)
     assert tasks["para"]["confusion"]["gender"]["matrix"] == [[1, 1, 0], [0, 1, 0]]
     # Batches hold at most batch_size requests, each with the exact instruction and decoding settings.
     assert len(model.calls) == len(CORPUS)

@@ -22,7 +22,8 @@ TASK_TITLES = {"asr": "ASR", "st": "Speech translation", "sqa": "Spoken question
                "text": "Text"}
 METRIC_TITLES = {"wer": "WER %", "cer": "CER %", "hallucination": "hallucination %", "bleu": "BLEU",
                  "chrf": "chrF", "rouge_l": "ROUGE-L", "token_f1": "token F1", "exact_match": "exact %",
-                 "contains_match": "contains %", "accuracy": "accuracy %", "judge": "judge (0-100)",
+                 "contains_match": "contains %", "accuracy": "accuracy %", "chance": "chance %",
+                 "majority": "majority-class %", "judge": "judge (0-100)",
                  "judge_parsed": "judge parsed %"}
 WORST_SHOWN = 10
 

@@ -10,7 +10,7 @@ model's `prediction`, the `subsets` it counts in and, after judging, a `judge` d
 | sqa | rouge_l, token_f1, exact/contains (short answers), choice | same means, accuracy (closed set), judge |
 | sds | rouge_l | rouge_l, judge |
 | si | rouge_l, token_f1 | same means, judge |
-| para | predicted label | accuracy, judge (binary), confusion matrix per attribute |
+| para | predicted label | accuracy, chance and majority-class baselines, judge (binary), confusion matrix per attribute |
 | text | rouge_l, token_f1, exact/contains (short answers) | same means (text-only tests, see textonly.py) |
 """
 
@@ -140,6 +140,7 @@ def _answer_metrics(records: Sequence[dict]) -> dict:
     correct = [r["scores"]["correct"] for r in records if "correct" in r["scores"]]
     if correct:
         result["accuracy"] = _mean_percent(correct)
+        result.update(_closed_set_baselines([r for r in records if "correct" in r["scores"]]))
     judged = [r["judge"] for r in records if r.get("judge")]
     if judged:
         from audiollm.evaluate.judge import RUBRIC_SCALE
@@ -149,6 +150,21 @@ def _answer_metrics(records: Sequence[dict]) -> dict:
         result["judge_parsed"] = _mean_percent(j["method"] != "failed" for j in judged)
         result["judge_rubrics"] = sorted({j["rubric"] for j in judged})
     return result
+
+
+def _closed_set_baselines(records: Sequence[dict]) -> dict:
+    """What accuracy means without listening: `chance`, guessing uniformly among each item's choices,
+    and `majority`, always giving the commonest true label of each attribute in these records (a model
+    that learned only the label distribution reaches it; unbalanced sets put it well above chance)."""
+    labels: dict[str, list[str]] = defaultdict(list)
+    for record in records:
+        labels[str(record["meta"].get("attribute", "label"))].append(normalise_answer(str(record["scores"]["label"])))
+    commonest = sum(max(group.count(label) for label in set(group)) for group in labels.values())
+    chance = [1 / len(choices_of(r)) for r in records if choices_of(r)]
+    baselines = {"majority": 100.0 * commonest / len(records)}
+    if len(chance) == len(records):
+        baselines["chance"] = _mean_percent(chance)
+    return baselines
 
 
 def subset_metrics(task: str, records: Sequence[dict], bleu_tokenize: str = "auto") -> dict:
