@@ -2,6 +2,7 @@
 
     python experiments/listening.py runs/default/model                     # a model folder
     python experiments/listening.py BASE_FOLDER --checkpoint runs/X/checkpoints/step-0000100
+    python experiments/listening.py default --data corpus/test_unseen_voice.jsonl --out gain.json
 
 On N transcription examples of a manifest (default: English ASR of corpus/train.jsonl), the loss of the
 reference transcript is computed three ways: hearing its own clip, hearing another clip cut or padded
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from audiollm.api import cpu_threads
 from audiollm.data.manifest import read_manifest
 from audiollm.evaluate.data import load_audio
 from audiollm.evaluate.metrics import error_rate
@@ -44,10 +46,15 @@ def main() -> None:
     parser.add_argument("--data", default="corpus/train.jsonl")
     parser.add_argument("--language", default="en")
     parser.add_argument("--examples", type=int, default=12)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", default="1", help="torch threads: a number or 'auto' (the idle cores)")
     parser.add_argument("--transcribe", type=int, default=0, metavar="N", help="also transcribe the first N clips")
+    parser.add_argument("--out", help="also write the JSON result to this file (written whole, then renamed)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(cpu_threads(int(args.threads) if args.threads.isdigit() else args.threads) or 1)
+    if args.model == "default":  # the shipped default, assembled and cached on first use
+        from audiollm.default import default_model_folder
+
+        args.model = str(default_model_folder()[0])
     model = AudioLLM.from_pretrained(args.model).eval()
     if args.encoder_input:
         model.config = dataclasses.replace(model.config, encoder_input=args.encoder_input)
@@ -78,7 +85,13 @@ def main() -> None:
               "mean_loss": means, "gain_over_other": round(means["other"] - means["right"], 4)}
     if args.transcribe:
         result["transcripts"] = transcribe(model, processor, examples[: args.transcribe], audios, args.language)
-    print(json.dumps(result, ensure_ascii=False))
+    line = json.dumps(result, ensure_ascii=False)
+    print(line)
+    if args.out:
+        partial = Path(f"{args.out}.partial")
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(line + "\n")
+        partial.replace(args.out)
 
 
 def transcribe(model, processor, examples, audios, language: str) -> dict:

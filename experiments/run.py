@@ -5,7 +5,9 @@
     python experiments/run.py configs/experiments/adaptors.yaml --only qformer --nproc 2
 
 A study file names a question, a shared training recipe and step budget, the test data and the
-variants (training overrides, or a model to evaluate as it is, plus extra `audiollm eval` arguments).
+variants (training overrides, or a model to evaluate as it is, plus extra `audiollm eval` arguments),
+and optionally `listening:` arguments of experiments/listening.py, whose gain becomes a column: at this
+scale it separates models that the six-task scores on a few examples cannot.
 Every step is an `audiollm train` / `audiollm eval` command, printed before it runs, so each number
 can be reproduced by hand. Both commands resume, so an interrupted study continues where it stopped.
 Runs are keyed by recipe + overrides + seed: studies that share a variant (the v1 baseline) train it
@@ -72,22 +74,39 @@ def train_steps(study: dict, name: str, variant: dict, seed: int) -> tuple[list[
     return commands, str(out / "model")
 
 
-def eval_step(study: dict, model: str, variant: dict) -> tuple[list[str], Path]:
-    arguments = [*study["eval"], *variant.get("eval", [])]
+def _label_and_weights(model: str) -> tuple[str, str]:
+    """A readable name for a model's outputs, and what else keys them: a retrained default is another
+    model, so the default's answers are keyed by the shipped parts' digest."""
     label = Path(model).parent.name if Path(model).name == "model" else _slug(model)
     weights = ""
-    if model == "default":  # a retrained default is another model: key its answers by the shipped parts
+    if model == "default":
         parts = ROOT / "audiollm" / "default" / "trained_parts.safetensors"
         weights = hashlib.sha256(parts.read_bytes()).hexdigest() if parts.is_file() else "untrained"
+    return label, weights
+
+
+def eval_step(study: dict, model: str, variant: dict) -> tuple[list[str], Path]:
+    arguments = [*study["eval"], *variant.get("eval", [])]
+    label, weights = _label_and_weights(model)
     out = EVALS / f"{label}-{_key(model, weights, arguments)}"
     return ["audiollm", "eval", "--model", model, "--out", str(out), "--no-progress", *arguments], out
+
+
+def listening_step(study: dict, model: str) -> tuple[list[str], Path] | None:
+    """The experiments/listening.py command for a study with a `listening:` key (audiollm models only:
+    a cascade has no speech tokens to take away), and the JSON file it writes."""
+    if "listening" not in study or model.startswith(("cascade:", "http://", "https://")):
+        return None
+    label, weights = _label_and_weights(model)
+    out = EVALS / f"{label}-listening-{_key(model, weights, study['listening'])}.json"
+    return ["python", "experiments/listening.py", model, *study["listening"], "--out", str(out)], out
 
 
 def run(command: list[str], nproc: int, plan: bool, eval_threads: str | None = None) -> None:
     """Run one step. Process and thread counts change speed, not results, so they stay out of the keys."""
     if command[1] == "train" and nproc > 1:
         command = [*command, "--nproc", str(nproc)]
-    if command[1] == "eval" and eval_threads:
+    if command[1] in ("eval", "experiments/listening.py") and eval_threads:
         command = [*command, "--threads", eval_threads]
     print("$", shlex.join(command), flush=True)
     if not plan and subprocess.call(command, cwd=ROOT) != 0:
@@ -143,7 +162,8 @@ def inference_rtf(report_dir: Path) -> float | None:
 def summarise(study: dict, results: list[dict]) -> str:
     """The Markdown table: one row per variant (mean over seeds; ± half the range when 2+ seeds)."""
     columns = study["columns"]
-    header = ["variant", "seeds", *columns, "trainable M", "tokens / 30 s", "train s/step", "inference RTF"]
+    header = ["variant", "seeds", *columns, *(["listening gain"] if "listening" in study else []),
+              "trainable M", "tokens / 30 s", "train s/step", "inference RTF"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name in study["variants"]:
         group = [r for r in results if r["variant"] == name]
@@ -158,6 +178,10 @@ def summarise(study: dict, results: list[dict]) -> str:
             metric = next(r["scores"][column]["metric"] for r in group if column in r["scores"])
             spread = f" ± {(max(values) - min(values)) / 2:.1f}" if len(values) > 1 else ""
             cells.append(f"{statistics.mean(values):.1f}{spread} ({metric})")
+        if "listening" in study:  # nats/token: transcript loss with another clip minus with the right one
+            gains = [r["listening"]["gain_over_other"] for r in group if r.get("listening")]
+            spread = f" ± {(max(gains) - min(gains)) / 2:.3f}" if len(gains) > 1 else ""
+            cells.append(f"{statistics.mean(gains):.3f}{spread}" if gains else "")
         for fact, form in (("trainable_M", "{:.2f}"), ("tokens_per_30s", "{}"), ("s_per_step", "{:.1f}"),
                            ("inference_rtf", "{:.3f}")):
             values = [r["facts"][fact] for r in group if r["facts"].get(fact) is not None]
@@ -230,15 +254,20 @@ def main() -> int:
             else:
                 steps, model = [], variant["model"]
             evaluate, report_dir = eval_step(study, model, variant)
-            commands += [shlex.join(step) for step in [*steps, evaluate]]
+            listen, listening_file = listening_step(study, model) or (None, None)
+            commands += [shlex.join(step) for step in [*steps, evaluate, *([listen] if listen else [])]]
             wanted = args.only is None or name in args.only
             if wanted:
                 for step in steps:
                     run(step, args.nproc, args.plan)
                 run(evaluate, args.nproc, args.plan, args.eval_threads)
+                if listen and not (ROOT / listening_file).is_file():
+                    run(listen, args.nproc, args.plan, args.eval_threads)
             if not args.plan and (ROOT / report_dir / "report.json").is_file():
+                listened = ROOT / listening_file if listen else None
                 results.append({"variant": name, "seed": seed, "model": model, "report": str(report_dir),
                                 "scores": scores_of(report_dir, study["columns"]),
+                                "listening": json.loads(listened.read_text()) if listened and listened.is_file() else None,
                                 "facts": {**training_facts(model), "inference_rtf": inference_rtf(report_dir)}})
     if args.plan:
         return 0

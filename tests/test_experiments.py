@@ -47,3 +47,20 @@ def test_table_averages_seeds_and_shows_the_spread():
     table = runner.summarise(study, results).splitlines()
     assert table[2] == "| a | 0,1 | 45.0 ± 5.0 (wer) | 11.0 ± 1.0 (bleu) | 10.10 | 100 |  |  |"
     assert table[3] == "| b | 0 | 70.0 (wer) |  |  |  |  |  |"
+
+
+def test_listening_gain_is_a_column_of_audiollm_models_only():
+    study = {"columns": ["asr"], "variants": {"a": {}, "c": {}}, "listening": ["--examples", "24"]}
+    command, out = runner.listening_step(study, "runs/experiments/x-s0-abc/model")
+    assert command[:3] == ["python", "experiments/listening.py", "runs/experiments/x-s0-abc/model"]
+    assert command[-2:] == ["--out", str(out)] and out.name.startswith("x-s0-abc-listening-")
+    assert runner.listening_step(study, "cascade:default") is None
+    assert runner.listening_step({"columns": []}, "runs/x/model") is None
+    gain = lambda value: {"gain_over_other": value}  # noqa: E731
+    results = [{"variant": "a", "seed": 0, "scores": {}, "facts": {}, "listening": gain(0.25)},
+               {"variant": "a", "seed": 1, "scores": {}, "facts": {}, "listening": gain(0.15)},
+               {"variant": "c", "seed": None, "scores": {}, "facts": {}, "listening": None}]
+    table = runner.summarise(study, results).splitlines()
+    assert table[0].startswith("| variant | seeds | asr | listening gain |")
+    assert table[2] == "| a | 0,1 |  | 0.200 ± 0.050 |  |  |  |  |"
+    assert table[3] == "| c | - |  |  |  |  |  |  |"
