@@ -40,6 +40,37 @@ WEIGHTS_NAME = "model.safetensors"
 INDEX_NAME = "model.safetensors.index.json"
 
 
+def whisper_encoder_states(encoder: WhisperEncoder, features: torch.Tensor, mel_mask: torch.Tensor | None = None):
+    """Whisper's encoder on fewer than 30 s of log-mels: (W, M, F) -> (W, ceil(F/2), C) states, frame mask.
+
+    Reuses the encoder's own modules, but slices the positional table to the input's length (HF's
+    forward insists on exactly 30 s). With `mel_mask` (W, F), padded frames are masked out of attention
+    and conv outputs there are zeroed, so a window's states do not depend on what it was batched with
+    (stage 2). Without it, padding is plain silence that every frame attends to, as in Whisper's own
+    training on 30 s padded input (stage 1, whose Whisper decoder cannot mask its cross-attention).
+    """
+    if mel_mask is None:
+        mel_mask = torch.ones(features.shape[0], features.shape[-1], dtype=features.dtype, device=features.device)
+        blocking = False
+    else:
+        mel_mask, blocking = mel_mask.to(features.dtype), True
+    hidden = nn.functional.gelu(encoder.conv1(features)) * mel_mask[:, None, :]
+    frame_mask = mel_mask[:, ::2]  # conv2 has stride 2: frame t covers mel frames 2t-1..2t+1
+    hidden = nn.functional.gelu(encoder.conv2(hidden)) * frame_mask[:, None, :]
+    hidden = hidden.permute(0, 2, 1)  # (W, T, C)
+    time = hidden.shape[1]
+    if time > encoder.embed_positions.weight.shape[0]:
+        raise PromptError(f"a window of {time} encoder frames is longer than the encoder's 30 s")
+    hidden = hidden + encoder.embed_positions.weight[:time]
+    attention_mask = None
+    if blocking:  # additive (W, 1, T, T): padded keys get the most negative value, as HF's own masks do
+        blocked = (1.0 - frame_mask)[:, None, None, :] * torch.finfo(hidden.dtype).min
+        attention_mask = blocked.expand(-1, 1, time, -1)
+    for layer in encoder.layers:
+        hidden = layer(hidden, attention_mask)
+    return encoder.layer_norm(hidden), frame_mask
+
+
 def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     """(B, L) 0/1 mask -> (B, L) positions counting only real tokens; padded slots get 1.
 
@@ -99,28 +130,8 @@ class AudioLLM(nn.Module):
         return speech[keep]  # (sum of tokens, D), window by window
 
     def _encode_real_length(self, features: torch.Tensor, mel_mask: torch.Tensor):
-        """Whisper's encoder on unpadded windows: (W, M, F) + (W, F) -> (W, ceil(F/2), C) + frame mask.
-
-        Reuses the encoder's own modules, but slices the positional table to the real length and masks
-        attention to padded frames (HF's forward insists on exactly 30 s). Conv outputs at padded frames
-        are zeroed so the convolutions see the same zeros at a window's end as a window alone does.
-        """
-        encoder = self.speech_encoder
-        mel_mask = mel_mask.to(features.dtype)
-        hidden = nn.functional.gelu(encoder.conv1(features)) * mel_mask[:, None, :]
-        frame_mask = mel_mask[:, ::2]  # conv2 has stride 2: frame t covers mel frames 2t-1..2t+1
-        hidden = nn.functional.gelu(encoder.conv2(hidden)) * frame_mask[:, None, :]
-        hidden = hidden.permute(0, 2, 1)  # (W, T, C)
-        time = hidden.shape[1]
-        if time > encoder.embed_positions.weight.shape[0]:
-            raise PromptError(f"a window of {time} encoder frames is longer than the encoder's 30 s")
-        hidden = hidden + encoder.embed_positions.weight[:time]
-        # Additive mask (W, 1, T, T): padded keys get the most negative value, as HF's own masks do.
-        blocked = (1.0 - frame_mask)[:, None, None, :] * torch.finfo(hidden.dtype).min
-        attention_mask = blocked.expand(-1, 1, time, -1)
-        for layer in encoder.layers:
-            hidden = layer(hidden, attention_mask)
-        return encoder.layer_norm(hidden), frame_mask
+        """Whisper's encoder on unpadded windows: (W, M, F) + (W, F) -> (W, ceil(F/2), C) + frame mask."""
+        return whisper_encoder_states(self.speech_encoder, features, mel_mask)
 
     def embed_inputs(
         self,

@@ -35,7 +35,7 @@ PLAN = [
     ("generation", ["--repeats", "2", "--threads", "auto"],
      ["--repeats", "1", "--new-tokens", "9", "--skip-bf16", "--threads", "auto"]),
     ("end_to_end", ["--repeats", "2", "--threads", "auto"], ["--repeats", "1", "--quick", "--threads", "auto"]),
-    ("training", ["--steps", "2", "--threads", "auto"], ["--steps", "1", "--batch-size", "2", "--threads", "auto"]),
+    ("training", ["--steps", "2", "--stage1", "--threads", "auto"], ["--steps", "1", "--batch-size", "2", "--threads", "auto"]),
     ("encoding", ["--repeats", "2", "--threads", "auto"], ["--repeats", "1", "--threads", "auto"]),
     ("quantization", ["--clips", "4", "--threads", "auto"], ["--clips", "2", "--skip-bf16", "--threads", "auto"]),
 ]

@@ -1,6 +1,6 @@
 """Training throughput of the default recipe (configs/default.yaml) on this machine.
 
-    python benchmarks/training.py [--steps 2] [--batch-size 16] [--precision fp32,bf16] [--threads N|auto] [--json out.json]
+    python benchmarks/training.py [--steps 2] [--batch-size 16] [--precision fp32,bf16] [--stage1] [--threads N|auto] [--json out.json]
 
 Runs the real training loop (audiollm.train.loop.train with the stage-2 task) for --steps optimiser
 steps plus one warm-up step, on a small corpus synthesised here with espeak-ng (3-10 s English clips:
@@ -18,6 +18,8 @@ timer), optimiser (clip + AdamW step).
 --precision lists the recipe precisions to run one after the other on the same data (default: fp32
 and bf16 autocast); each later row's ratio is its samples/s over the first row's, and "first loss" (the
 warm-up step's loss: same weights, same batch) shows what the precision changes numerically.
+--stage1 also times stage 1 (Whisper fine-tuned as Whisper, configs/stage1.yaml) padded to 30 s and
+padded only to each batch's longest clip (its default), on the same clips.
 """
 
 from __future__ import annotations
@@ -119,6 +121,34 @@ def run(args, workdir: Path, precision: str) -> tuple[list[dict], list, object]:
     return records, events, config
 
 
+def run_stage1(args, workdir: Path, encoder_input: str) -> dict:
+    """Stage 1 (Whisper fine-tuned as Whisper, configs/stage1.yaml) for warm-up + args.steps steps with
+    `encoder_input` fixed (30 s padding) or real (padding to the batch's longest clip): samples/s."""
+    from audiollm.train.config import load_train_config
+    from audiollm.train.loop import train
+    from audiollm.train.stage1 import WhisperFineTuning
+
+    manifest = workdir / "train.jsonl"
+    if not manifest.is_file():
+        make_corpus(workdir, args.examples)
+    run_dir = workdir / f"stage1-{encoder_input}"
+    overrides = [f"data.train=[{manifest}]", "data.eval=[]", f"out={run_dir}", f"steps={args.steps + 1}",
+                 "eval_every=0", "save_every=0", "device=cpu", f"threads={torch.get_num_threads()}",
+                 "optim.warmup_steps=1", f"model.encoder_input={encoder_input}"]
+    config = load_train_config(ROOT / "configs" / "stage1.yaml", overrides)
+
+    class NoExport(WhisperFineTuning):
+        def export(self, run_dir: Path) -> dict:
+            return {}  # writing the fine-tuned Whisper is not throughput
+
+    train(NoExport, config)
+    timed = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()][1:]
+    seconds = sum(sum(r["seconds"].values()) for r in timed)
+    return {"samples_per_s": sum(r["examples"] for r in timed) / seconds, "seconds_per_step": seconds / len(timed),
+            "first_loss": json.loads((run_dir / "log.jsonl").read_text().splitlines()[0])["loss"],
+            "batch_size": config.batch_size, "threads": torch.get_num_threads()}
+
+
 def shares(records: list[dict], events: list, grad_accum: int) -> dict:
     """Totals over the timed steps (the first, warm-up step is left out)."""
     collates = [e for e in events if e[0] == "collate"]
@@ -142,6 +172,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="global batch (default: the recipe's)")
     parser.add_argument("--examples", type=int, default=48)
     parser.add_argument("--precision", default="fp32,bf16", help="comma-separated recipe precisions to compare")
+    parser.add_argument("--stage1", action="store_true",
+                        help="also time stage 1 (configs/stage1.yaml) with 30 s padding and with trimmed padding")
     parser.add_argument("--threads", default=None, help="torch threads: a number, 'auto', or torch's default")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -166,6 +198,16 @@ def main() -> None:
                           f"{values['labelled_tokens_per_s']:.1f}", f"{values['seconds_per_step']:.1f}",
                           *(f"{100 * values[k]:.0f}%" for k in ("share_data", "share_encoder", "share_decoder",
                                                                  "share_optimiser")), f"{values['first_loss']:.4f}"])
+        if args.stage1:
+            fixed = run_stage1(args, Path(scratch), "fixed")
+            trimmed = run_stage1(args, Path(scratch), "real")
+            for label, values, ratio in (("30 s padding", fixed, None),
+                                         ("padding to the longest clip", trimmed,
+                                          trimmed["samples_per_s"] / fixed["samples_per_s"])):
+                results.add(row("training", f"stage 1 (Whisper base as Whisper, batch {values['batch_size']}), "
+                                f"CPU, {label}", values, ratio=ratio, ratio_label="samples/s over 30 s padding"))
+                table.append([f"stage 1, {label}", f"{values['samples_per_s']:.2f}", "", "",
+                              f"{values['seconds_per_step']:.1f}", "", "", "", "", f"{values['first_loss']:.4f}"])
     print_table(headers, table)
     results.write()
 

