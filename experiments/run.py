@@ -64,7 +64,7 @@ def train_steps(study: dict, name: str, variant: dict, seed: int) -> tuple[list[
     commands = []
     stage1 = variant.get("stage1")
     if stage1 is not None:  # a stage-1 encoder run first, whose encoder the stage-2 run starts from
-        stage1_out = RUNS / f"stage1-{_key(stage1, seed)}"
+        stage1_out = RUNS / f"stage1-{_key((ROOT / 'configs' / 'stage1.yaml').read_text(), stage1, seed)}"
         commands.append(["audiollm", "train", "configs/stage1.yaml", *stage1, f"seed={seed}", f"out={stage1_out}"])
         overrides.append(f"model.encoder_weights={stage1_out}")
     # Named by what changes, not by the variant's name, so studies sharing a variant share its run.
