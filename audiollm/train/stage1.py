@@ -125,9 +125,7 @@ class WhisperFineTuning:
         features = self.collate(sample)["input_features"].to(self.device)
         language = {"language": "en", "task": "transcribe"} if self.multilingual else {}
         inputs = {"encoder_outputs": self.model.encode(features)} if self.trimmed else {"input_features": features}
-        start = torch.full((len(sample), 1), self.whisper.generation_config.decoder_start_token_id, device=self.device)
-        generated = self.whisper.generate(**inputs, decoder_input_ids=start if self.trimmed else None,
-                                          max_new_tokens=96, **language)
+        generated = self.whisper.generate(**inputs, max_new_tokens=96, **language)
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
         return {"asr_wer": error_rate([e.answer for e in sample], texts).rate}
 
