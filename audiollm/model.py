@@ -41,7 +41,8 @@ INDEX_NAME = "model.safetensors.index.json"
 
 
 def whisper_encoder_states(encoder: WhisperEncoder, features: torch.Tensor, mel_mask: torch.Tensor | None = None):
-    """Whisper's encoder on fewer than 30 s of log-mels: (W, M, F) -> (W, ceil(F/2), C) states, frame mask.
+    """Whisper's encoder on fewer than 30 s of log-mels: (W, M, F) -> (W, ceil(F/2), C) states, and the
+    (W, ceil(F/2)) frame mask (None without `mel_mask`).
 
     Reuses the encoder's own modules, but slices the positional table to the input's length (HF's
     forward insists on exactly 30 s). With `mel_mask` (W, F), padded frames are masked out of attention
@@ -49,21 +50,21 @@ def whisper_encoder_states(encoder: WhisperEncoder, features: torch.Tensor, mel_
     (stage 2). Without it, padding is plain silence that every frame attends to, as in Whisper's own
     training on 30 s padded input (stage 1, whose Whisper decoder cannot mask its cross-attention).
     """
-    if mel_mask is None:
-        mel_mask = torch.ones(features.shape[0], features.shape[-1], dtype=features.dtype, device=features.device)
-        blocking = False
-    else:
-        mel_mask, blocking = mel_mask.to(features.dtype), True
-    hidden = nn.functional.gelu(encoder.conv1(features)) * mel_mask[:, None, :]
-    frame_mask = mel_mask[:, ::2]  # conv2 has stride 2: frame t covers mel frames 2t-1..2t+1
-    hidden = nn.functional.gelu(encoder.conv2(hidden)) * frame_mask[:, None, :]
+    hidden = nn.functional.gelu(encoder.conv1(features))
+    frame_mask = attention_mask = None
+    if mel_mask is not None:
+        mel_mask = mel_mask.to(features.dtype)
+        hidden = hidden * mel_mask[:, None, :]
+        frame_mask = mel_mask[:, ::2]  # conv2 has stride 2: frame t covers mel frames 2t-1..2t+1
+    hidden = nn.functional.gelu(encoder.conv2(hidden))
+    if frame_mask is not None:
+        hidden = hidden * frame_mask[:, None, :]
     hidden = hidden.permute(0, 2, 1)  # (W, T, C)
     time = hidden.shape[1]
     if time > encoder.embed_positions.weight.shape[0]:
         raise PromptError(f"a window of {time} encoder frames is longer than the encoder's 30 s")
     hidden = hidden + encoder.embed_positions.weight[:time]
-    attention_mask = None
-    if blocking:  # additive (W, 1, T, T): padded keys get the most negative value, as HF's own masks do
+    if frame_mask is not None:  # additive (W, 1, T, T): padded keys get the most negative value, as HF's do
         blocked = (1.0 - frame_mask)[:, None, None, :] * torch.finfo(hidden.dtype).min
         attention_mask = blocked.expand(-1, 1, time, -1)
     for layer in encoder.layers:

@@ -96,6 +96,17 @@ class Instrumented:
         return batch
 
 
+def quick_run_overrides(args, workdir: Path, run_dir: Path) -> list[str]:
+    """Recipe overrides for a timed run on the espeak corpus (made once per workdir): warm-up + args.steps
+    steps, no evaluation, no checkpoints, this process's threads."""
+    manifest = workdir / "train.jsonl"
+    if not manifest.is_file():
+        make_corpus(workdir, args.examples)
+    return [f"data.train=[{manifest}]", "data.eval=[]", f"out={run_dir}", f"steps={args.steps + 1}",
+            "eval_every=0", "save_every=0", "device=cpu", f"threads={torch.get_num_threads()}",
+            "optim.warmup_steps=1"]
+
+
 def run(args, workdir: Path, precision: str) -> tuple[list[dict], list, object]:
     """Train for warm-up + args.steps steps at `precision`; returns the loop's log records, the events
     and the config."""
@@ -103,14 +114,9 @@ def run(args, workdir: Path, precision: str) -> tuple[list[dict], list, object]:
     from audiollm.train.loop import train
     from audiollm.train.stage2 import InstructionTuning
 
-    manifest = workdir / "train.jsonl"
-    if not manifest.is_file():
-        make_corpus(workdir, args.examples)
     run_dir = workdir / f"run-{precision}"
-    overrides = [f"data.train=[{manifest}]", "data.eval=[]", f"data.text=[{manifest}]", f"out={run_dir}",
+    overrides = [*quick_run_overrides(args, workdir, run_dir), f"data.text=[{workdir / 'train.jsonl'}]",
                  f"precision={precision}",
-                 f"steps={args.steps + 1}", "eval_every=0", "save_every=0", "device=cpu",
-                 f"threads={torch.get_num_threads()}", "optim.warmup_steps=1",
                  # The multitask phase (all but the recipe's first align.steps steps): its steps are measured.
                  "align.steps=0"]
     overrides += [f"batch_size={args.batch_size}"] if args.batch_size else []
@@ -128,13 +134,8 @@ def run_stage1(args, workdir: Path, encoder_input: str) -> dict:
     from audiollm.train.loop import train
     from audiollm.train.stage1 import WhisperFineTuning
 
-    manifest = workdir / "train.jsonl"
-    if not manifest.is_file():
-        make_corpus(workdir, args.examples)
     run_dir = workdir / f"stage1-{encoder_input}"
-    overrides = [f"data.train=[{manifest}]", "data.eval=[]", f"out={run_dir}", f"steps={args.steps + 1}",
-                 "eval_every=0", "save_every=0", "device=cpu", f"threads={torch.get_num_threads()}",
-                 "optim.warmup_steps=1", f"model.encoder_input={encoder_input}"]
+    overrides = [*quick_run_overrides(args, workdir, run_dir), f"model.encoder_input={encoder_input}"]
     config = load_train_config(ROOT / "configs" / "stage1.yaml", overrides)
 
     class NoExport(WhisperFineTuning):
@@ -142,10 +143,11 @@ def run_stage1(args, workdir: Path, encoder_input: str) -> dict:
             return {}  # writing the fine-tuned Whisper is not throughput
 
     train(NoExport, config)
-    timed = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()][1:]
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    timed = records[1:]  # the first step warms up
     seconds = sum(sum(r["seconds"].values()) for r in timed)
     return {"samples_per_s": sum(r["examples"] for r in timed) / seconds, "seconds_per_step": seconds / len(timed),
-            "first_loss": json.loads((run_dir / "log.jsonl").read_text().splitlines()[0])["loss"],
+            "first_loss": records[0]["loss"],
             "batch_size": config.batch_size, "threads": torch.get_num_threads()}
 
 

@@ -25,6 +25,7 @@ import torch
 from safetensors.torch import load_file
 
 from audiollm.api import cpu_threads
+from audiollm.cli.core import threads_option
 from audiollm.data.manifest import read_manifest
 from audiollm.evaluate.data import load_audio
 from audiollm.evaluate.metrics import error_rate
@@ -46,11 +47,11 @@ def main() -> None:
     parser.add_argument("--data", default="corpus/train.jsonl")
     parser.add_argument("--language", default="en")
     parser.add_argument("--examples", type=int, default=12)
-    parser.add_argument("--threads", default="1", help="torch threads: a number or 'auto' (the idle cores)")
+    parser.add_argument("--threads", type=threads_option, default=1, help="torch threads: a number or 'auto' (the idle cores)")
     parser.add_argument("--transcribe", type=int, default=0, metavar="N", help="also transcribe the first N clips")
     parser.add_argument("--out", help="also write the JSON result to this file (written whole, then renamed)")
     args = parser.parse_args()
-    torch.set_num_threads(cpu_threads(int(args.threads) if args.threads.isdigit() else args.threads) or 1)
+    torch.set_num_threads(cpu_threads(args.threads))
     if args.model == "default":  # the shipped default, assembled and cached on first use
         from audiollm.default import default_model_folder
 

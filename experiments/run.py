@@ -31,6 +31,7 @@ import yaml
 
 from audiollm.evaluate import tasks as task_metrics
 from audiollm.evaluate.plots import plot_duration
+from audiollm.train.summary import read_log
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = Path("runs/experiments")
@@ -114,7 +115,8 @@ def run(command: list[str], nproc: int, plan: bool, eval_threads: str | None = N
 
 
 def training_facts(model_folder: str) -> dict:
-    """Trainable parameters, speech tokens per 30 s and mean seconds per step of a run (if trained here)."""
+    """Trainable parameters, speech tokens per 30 s, median seconds per step and last dev loss of a run (if
+    trained here); a resumed run's repeated steps count once (read_log keeps each step's last record)."""
     run_dir = ROOT / Path(model_folder).parent
     facts: dict = {}
     summary = run_dir / "summary.json"
@@ -124,9 +126,9 @@ def training_facts(model_folder: str) -> dict:
         config = data["config"]
         facts["tokens_per_30s"] = config["speech_config"].get("max_source_positions", 1500) // config[
             "speech_mlp_scale_factor"]
-    log = run_dir / "log.jsonl"
-    if log.is_file():
-        steps = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    if (run_dir / "log.jsonl").is_file():
+        records, _ = read_log(run_dir)
+        steps = [records[step] for step in sorted(records)]
         seconds = [sum(s["seconds"].values()) for s in steps if "seconds" in s]
         if seconds:
             facts["s_per_step"] = statistics.median(seconds)
