@@ -334,3 +334,31 @@ def test_stage1_trims_the_padding_and_still_runs_whisper_as_whisper(setup, tmp_p
     assert np.mean([losses[s] for s in (11, 12)]) < 0.5 * np.mean([losses[s] for s in (1, 2)])
     assert "asr_wer" in json.loads((run_dir / "log.jsonl").read_text().splitlines()[-1])["eval"]
     assert (run_dir / "encoder.safetensors").is_file() and (run_dir / "whisper" / "config.json").is_file()
+
+
+def test_full_run_kit_times_the_recipe_on_a_random_twin_without_the_base_weights(setup, tmp_path):
+    """benchmarks/full_run.py: the kit carries no weights; `run` rebuilds the base's shape with random
+    weights where the recipe looks for its assembled base, writes noise clips of the examples' lengths and
+    runs the unchanged recipe to the end."""
+    spec = importlib.util.spec_from_file_location("full_run", os.path.join(os.path.dirname(__file__), "..", "benchmarks", "full_run.py"))
+    full_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(full_run)
+    recipe = _recipe(setup, tmp_path / "run", model__init=None, model__encoder="whisper-base",
+                     model__decoder="gemma3-270m", steps=3, save_every=2, eval_every=0)
+    kit = tmp_path / "kit"
+    facts = full_run.pack(kit, recipe, clips=10, base=setup / "model")
+    assert (facts["train_examples"], facts["of"], facts["dev_examples"], facts["replay"]) == (10, 20, 4, "text")
+    assert not list(kit.rglob("*.safetensors"))  # no weights travel
+
+    result = full_run.run(kit, tmp_path / "work", recipe, limit_s=300, overrides=["threads=1"])
+    assert result["status"] == "finished"
+    assert result["summary"]["steps_logged"] == 3
+    twin = tmp_path / "work" / "cache" / "bases" / "whisper_base_gemma3_270m_meralion_v1"
+    original = AudioLLM.from_pretrained(setup / "model")
+    copy = AudioLLM.from_pretrained(twin)
+    assert copy.config == original.config
+    shapes = lambda model: {k: v.shape for k, v in model.state_dict().items()}  # noqa: E731
+    assert shapes(copy) == shapes(original)
+    clip = json.loads((tmp_path / "work" / "data" / "train.jsonl").read_text().splitlines()[0])
+    audio, rate = soundfile.read(tmp_path / "work" / "data" / clip["audio"])
+    assert rate == 16000 and abs(len(audio) / rate - clip["duration"]) < 1e-3

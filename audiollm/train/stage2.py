@@ -23,13 +23,18 @@ from audiollm.train.parts import export_trained_parts, merge_trained_parts, set_
 _QUICK_EVAL_GENERATIONS = 16  # generated answers per evaluation (the dev loss uses every eval example)
 
 
+def assembled_base_name(spec: ModelSpec) -> str:
+    """The folder name, under the cache's bases/, of the base assembled from spec's encoder + decoder +
+    adaptor packages; the folder is complete once build_info.json is there."""
+    return re.sub(r"[^A-Za-z0-9.]+", "_", f"{spec.encoder}+{spec.decoder}+{spec.adaptor}")
+
+
 def resolve_model_folder(spec: ModelSpec, dist: Distributed) -> Path:
     """The folder to start from: assembled from parts (cached), the shipped default, or a given folder."""
     if spec.encoder and spec.decoder:
         from audiollm.convert.build import build_audiollm
 
-        slug = re.sub(r"[^A-Za-z0-9.]+", "_", f"{spec.encoder}+{spec.decoder}+{spec.adaptor}")
-        folder = cache_dir("bases") / slug
+        folder = cache_dir("bases") / assembled_base_name(spec)
         if dist.is_main:
             with exclusive(folder):
                 if not (folder / "build_info.json").is_file():
