@@ -66,6 +66,11 @@ class AudioLLMConfig:
         "real" encodes only the real length (far cheaper for short clips; for models trained that way).
     normalize_audio: zero-mean unit-variance waveform before the log-mel (MERaLiON's do_normalize).
     flavour: "audiollm", "meralion" or "meralion2" — which on-disk layout `save_pretrained` writes.
+    scale_speech_embeddings: speech rows get the same factor the decoder's token embeddings get (Gemma's
+        sqrt(hidden size)), as in MERaLiON, whose decoder multiplies all its input rows by it. Since
+        transformers 5 applies Gemma's factor inside the embedding module, rows passed as embeddings
+        are no longer scaled by the decoder, so the model does it. False: speech rows enter as the
+        adaptor writes them (how audiollm models trained before this field existed were made).
     """
 
     speech_config: dict
@@ -82,6 +87,7 @@ class AudioLLMConfig:
     normalize_audio: bool = True
     flavour: str = "audiollm"
     adaptor_dropout: float = 0.1
+    scale_speech_embeddings: bool = True
 
     def __post_init__(self) -> None:
         if self.adaptor not in ADAPTORS:
@@ -167,6 +173,8 @@ class AudioLLMConfig:
             unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
             if unknown:
                 raise ConfigError(f"unknown AudioLLM config keys: {sorted(unknown)}")
+            # Configs written before the field existed belong to models trained without the scaling.
+            fields.setdefault("scale_speech_embeddings", False)
             return cls(**fields)
         if model_type in ("meralion", "meralion2"):
             return _from_meralion(raw)

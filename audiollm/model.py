@@ -143,11 +143,13 @@ class AudioLLM(nn.Module):
         """(B, L) ids (+ (W, M, F) features) -> (B, L, D) decoder input embeddings.
 
         Placeholder rows are filled with the speech embeddings in row-major order: batch row 0's
-        placeholders first, and within a row the windows in time order. The embeddings are the
-        decoder's *unscaled* token embeddings; a decoder that scales its inputs (Gemma-2 by sqrt(D))
-        scales speech rows too, as in the reference.
+        placeholders first, and within a row the windows in time order. Token rows come from the
+        decoder's embedding module, which for Gemma multiplies them by sqrt(D); with
+        config.scale_speech_embeddings the speech rows get the same factor, as in the reference, whose
+        decoder multiplied every input row by it.
         """
-        embeds = self.text_decoder.get_input_embeddings()(input_ids)
+        embedding = self.text_decoder.get_input_embeddings()
+        embeds = embedding(input_ids)
         is_speech = input_ids == self.config.speech_token_index
         placeholders = int(is_speech.sum())
         if input_features is None or input_features.shape[0] == 0:
@@ -160,6 +162,9 @@ class AudioLLM(nn.Module):
                 f"the prompt has {placeholders} speech placeholder tokens but the audio gives "
                 f"{speech.shape[0]} speech tokens; use AudioLLMProcessor to build inputs"
             )
+        scale = getattr(embedding, "embed_scale", None)  # transformers' scaled embeddings (Gemma 2 and 3)
+        if self.config.scale_speech_embeddings and scale is not None:
+            speech = speech * scale.to(speech.dtype)
         # masked_scatter consumes the (S, D) rows in order along the flattened placeholder positions.
         return embeds.masked_scatter(is_speech.unsqueeze(-1), speech.to(embeds.dtype))
 

@@ -61,8 +61,11 @@ def main() -> None:
         model.config = dataclasses.replace(model.config, encoder_input=args.encoder_input)
     if args.checkpoint:
         state = load_file(f"{args.checkpoint}/trainable.safetensors")
+        run_config = json.loads((Path(args.checkpoint).parents[1] / "config.json").read_text())
+        # As the run trained it (runs from before the setting existed trained without the scaling).
+        scaled = run_config["model"].get("scale_speech_embeddings", False)
+        model.config = dataclasses.replace(model.config, scale_speech_embeddings=scaled)
         if any("lora_" in key for key in state):  # give the model the run's LoRA modules first
-            run_config = json.loads((Path(args.checkpoint).parents[1] / "config.json").read_text())
             add_lora(model, LoraSpec(**run_config["lora"]))
         missing = [key for key in state if key not in dict(model.named_parameters())]
         if missing:

@@ -54,7 +54,7 @@ def test_new_adaptors_learn_to_tell_two_tones_apart(name):
     batch = processor(conversations, answers=["low tone", "high tone"])
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-2)
     losses = []
-    for _ in range(80):
+    for _ in range(120):  # both adaptors reach ~0.1 by step 100 (0.2-0.3 at step 80, depending on the seed)
         loss = model(**batch).loss
         losses.append(loss.item())
         optimiser.zero_grad()

@@ -96,7 +96,10 @@ def reference_logits(state, folder, batch, version: str) -> torch.Tensor:
     decoder.load_state_dict({k[len("text_decoder."):]: v for k, v in state.items() if k.startswith("text_decoder.")}, strict=False)
     decoder.tie_weights()
     input_ids, mask = batch["input_ids"], batch["attention_mask"]
-    embeds = decoder.model.embed_tokens(input_ids).detach().clone()
+    # The reference's merge uses the *unscaled* token embeddings, then its Gemma-2 multiplies every input
+    # row, speech rows included, by sqrt(hidden size) (spec 7-8). transformers' own Gemma-2 scales inside
+    # its embedding module instead, so the lookup here goes to the weight and the factor comes after.
+    embeds = decoder.model.embed_tokens.weight[input_ids].detach().clone()
     rows, used = speech.reshape(-1, speech.shape[-1]), 0
     for b in range(input_ids.shape[0]):
         for position in range(input_ids.shape[1]):
@@ -110,7 +113,8 @@ def reference_logits(state, folder, batch, version: str) -> torch.Tensor:
         for position in range(input_ids.shape[1]):
             positions[b, position] = count if mask[b, position] else 1
             count += int(mask[b, position])
-    return decoder(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).logits
+    normalizer = torch.tensor(decoder.config.hidden_size ** 0.5, dtype=embeds.dtype)
+    return decoder(inputs_embeds=embeds * normalizer, attention_mask=mask, position_ids=positions).logits
 
 
 def _speechlike(seconds: float, seed: int) -> np.ndarray:

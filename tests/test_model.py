@@ -149,3 +149,28 @@ def test_labelled_logits_only_gives_the_same_loss(model_and_processor):
     assert selected.logits.shape[0] == tokens
     assert abs(full.item() - selected.loss.item()) < 1e-5
     assert abs(summed.item() / tokens - full.item()) < 1e-5
+
+
+def test_speech_rows_get_the_factor_the_decoder_gives_token_rows(model_and_processor):
+    """Gemma scales token embeddings by sqrt(hidden) inside its embedding module (transformers 5), and
+    MERaLiON's decoder scaled every input row by it: speech rows must get it too, unless a model was
+    trained without (configs written before the setting existed)."""
+    import dataclasses
+
+    model, processor = model_and_processor
+    batch = processor(CONVERSATIONS[:1])
+    is_speech = batch["input_ids"] == model.config.speech_token_index
+    factor = model.config.text_config["hidden_size"] ** 0.5
+    with torch.no_grad():
+        speech = model.encode_speech(batch["input_features"], batch.get("feature_attention_mask"))
+        token_rows = model.text_decoder.get_input_embeddings().weight[batch["input_ids"][~is_speech]]
+        scaled = model.embed_inputs(batch["input_ids"], batch["input_features"], batch.get("feature_attention_mask"))
+        assert model.config.scale_speech_embeddings
+        assert torch.allclose(scaled[is_speech], speech * factor, atol=1e-6)
+        assert torch.allclose(scaled[~is_speech], token_rows * factor, atol=1e-6)
+        unscaled_model = AudioLLM(dataclasses.replace(model.config, scale_speech_embeddings=False)).eval()
+        unscaled_model.load_state_dict(model.state_dict())
+        unscaled = unscaled_model.embed_inputs(batch["input_ids"], batch["input_features"], batch.get("feature_attention_mask"))
+        assert torch.allclose(unscaled[is_speech], speech, atol=1e-6)
+    written_before = {k: v for k, v in model.config.to_dict().items() if k != "scale_speech_embeddings"}
+    assert AudioLLMConfig.from_dict(written_before).scale_speech_embeddings is False

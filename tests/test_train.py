@@ -105,6 +105,23 @@ def test_recipe_learns_and_exports(setup, tmp_path):
     assert model.config.encoder_input == "real"
 
 
+def test_a_run_resumes_only_with_the_model_settings_it_started_with(setup, tmp_path):
+    from audiollm.errors import ConfigError
+    from audiollm.train import run_training
+
+    run_dir = run_training(_recipe(setup, tmp_path / "run", steps=2, save_every=1, eval_every=0))
+    with pytest.raises(ConfigError, match="resume it with model.scale_speech_embeddings=true"):
+        run_training(_recipe(setup, tmp_path / "run", steps=3, save_every=1, eval_every=0,
+                             model__scale_speech_embeddings=False))
+    # A run from before the setting existed trained without the scaling: resuming it as scaled is refused.
+    saved = json.loads((run_dir / "config.json").read_text())
+    del saved["model"]["scale_speech_embeddings"]
+    (run_dir / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ConfigError, match="model.scale_speech_embeddings=false"):
+        run_training(_recipe(setup, tmp_path / "run", steps=3, save_every=1, eval_every=0))
+    assert sorted(_losses(run_dir)) == [1, 2]  # nothing was trained or overwritten by the refused resumes
+
+
 def test_lora_export_merges_back_exactly(setup):
     torch.manual_seed(1)
     model = AudioLLM.from_pretrained(setup / "model")

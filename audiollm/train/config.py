@@ -32,6 +32,8 @@ class ModelSpec:
     adaptor: str = "meralion-v1"
     encoder_input: str = "real"  # "real": no 30 s padding for models trained here
     encoder_weights: str | None = None  # a stage-1 output folder whose encoder replaces the model's
+    # Speech rows get the decoder's token-embedding factor (Gemma: sqrt(hidden)), as in MERaLiON; see AudioLLMConfig.
+    scale_speech_embeddings: bool = True
 
 
 @dataclass

@@ -128,6 +128,27 @@ def _one_step(task: Task, model, batches: list[dict], dist: Distributed, autocas
     return float(dist.all_sum(total).item()) / max(global_tokens, 1), global_tokens
 
 
+# Model settings added after runs were made, with the value those runs had (their config.json lacks them).
+_MODEL_SETTINGS_BEFORE = {"scale_speech_embeddings": False}
+
+
+def _check_same_model(run_dir: Path, config: TrainConfig) -> None:
+    """A run resumes only with the model settings it started with: other weights would be loaded into a
+    differently built model and the run would silently become another one."""
+    saved_path = run_dir / "config.json"
+    if config.stage != 2 or not saved_path.is_file():  # stage 1 trains Whisper alone: no AudioLLM settings
+        return
+    saved = {**_MODEL_SETTINGS_BEFORE, **json.loads(saved_path.read_text()).get("model", {})}
+    now = config_to_dict(config)["model"]
+    changed = {key: (saved[key], now[key]) for key in now if key in saved and saved[key] != now[key]}
+    if changed:
+        fixes = " ".join(f"model.{key}={str(old).lower() if isinstance(old, bool) else old}"
+                         for key, (old, _) in changed.items())
+        raise ConfigError(f"{run_dir} was started with other model settings "
+                          f"({', '.join(f'{k}: {a} then, {b} now' for k, (a, b) in changed.items())}); "
+                          f"resume it with {fixes}, or train into a new out folder")
+
+
 def train(task_factory, config: TrainConfig) -> Path:
     """Run (or resume) the recipe `config` with the stage built by task_factory(config, device, dist)."""
     device = pick_device(config.device)
@@ -151,6 +172,8 @@ def train(task_factory, config: TrainConfig) -> Path:
         lambda step, group=group.get("name"): learning_rate_factor(step, config, group) for group in optimiser.param_groups
     ])
     checkpoint = latest_checkpoint(run_dir)
+    if checkpoint:
+        _check_same_model(run_dir, config)
     start = load_checkpoint(checkpoint, task.model, optimiser, scheduler) if checkpoint else 0
     order = DataOrder(task, config)
     pinned = milestones(config)

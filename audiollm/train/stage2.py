@@ -58,7 +58,8 @@ class InstructionTuning:
         self.config = config
         self.base_folder = resolve_model_folder(config.model, dist)
         model = AudioLLM.from_pretrained(self.base_folder)
-        model.config = dataclasses.replace(model.config, encoder_input=config.model.encoder_input)
+        model.config = dataclasses.replace(model.config, encoder_input=config.model.encoder_input,
+                                           scale_speech_embeddings=config.model.scale_speech_embeddings)
         if config.model.encoder_weights:
             _load_stage1_encoder(model, Path(config.model.encoder_weights))
         if config.distill_weight and config.trainable.decoder == "full":
