@@ -48,6 +48,11 @@ _IGNORED_RELEASE_KEYS = {
 _SUB_MODEL_TYPES = {"meralion_speech_encoder": "whisper", "meralion_text_decoder": "gemma2"}
 
 
+# Settings added after models were made, with the value those models have: a config.json (or training run)
+# written before a setting existed describes a model built without it.
+SETTINGS_BEFORE_THEY_EXISTED = {"scale_speech_embeddings": False}
+
+
 @dataclass
 class AudioLLMConfig:
     """Typed config of an AudioLLM.
@@ -173,9 +178,7 @@ class AudioLLMConfig:
             unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
             if unknown:
                 raise ConfigError(f"unknown AudioLLM config keys: {sorted(unknown)}")
-            # Configs written before the field existed belong to models trained without the scaling.
-            fields.setdefault("scale_speech_embeddings", False)
-            return cls(**fields)
+            return cls(**{**SETTINGS_BEFORE_THEY_EXISTED, **fields})
         if model_type in ("meralion", "meralion2"):
             return _from_meralion(raw)
         raise ConfigError(

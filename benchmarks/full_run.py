@@ -45,10 +45,10 @@ _BASE_FILES = ("config.json", "preprocessor_config.json", "tokenizer_config.json
 SAMPLE_RATE = 16000
 
 
-def _recipe_config(recipe: Path, overrides: list[str] = ()):
+def _recipe_config(recipe: Path):
     from audiollm.train.config import load_train_config
 
-    return load_train_config(recipe, list(overrides))
+    return load_train_config(recipe)
 
 
 def _manifest_rows(path: Path) -> list[dict]:
@@ -57,6 +57,10 @@ def _manifest_rows(path: Path) -> list[dict]:
 
 def _write_rows(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+
+
+def _sample(rows: list[dict], count: int) -> list[dict]:
+    return random.Random(0).sample(rows, min(count, len(rows)))
 
 
 def _with_noise_audio(row: dict) -> dict:
@@ -84,7 +88,7 @@ def pack(kit: Path, recipe: Path, clips: int, base: Path | None = None) -> dict:
         packed.write((base / "tokenizer.json").read_bytes())
 
     train = [row for path in config.data.train for row in _manifest_rows(Path(path))]
-    sample = random.Random(0).sample(train, min(clips, len(train)))
+    sample = _sample(train, clips)
     dev = [row for path in config.data.eval for row in _manifest_rows(Path(path))][: 2 * config.eval_examples]
     _write_rows(kit / "train.jsonl", [_with_noise_audio(row) for row in sample])
     _write_rows(kit / "dev.jsonl", [_with_noise_audio(row) for row in dev])
@@ -92,7 +96,7 @@ def pack(kit: Path, recipe: Path, clips: int, base: Path | None = None) -> dict:
     text = None if not config.data.text else "train" if config.data.text == config.data.train else "text"
     if text == "text":
         rows = [row for path in config.data.text for row in _manifest_rows(Path(path))]
-        _write_rows(kit / "text.jsonl", [_with_noise_audio(row) for row in random.Random(0).sample(rows, min(clips, len(rows)))])
+        _write_rows(kit / "text.jsonl", [_with_noise_audio(row) for row in _sample(rows, clips)])
     facts = {"recipe": str(recipe), "base": str(base), "train_examples": len(sample), "of": len(train),
              "dev_examples": len(dev), "replay": text,
              "bytes": sum(p.stat().st_size for p in kit.rglob("*") if p.is_file())}

@@ -26,6 +26,7 @@ from safetensors.torch import load_file
 
 from audiollm.api import cpu_threads
 from audiollm.cli.core import threads_option
+from audiollm.config import SETTINGS_BEFORE_THEY_EXISTED
 from audiollm.data.manifest import read_manifest
 from audiollm.evaluate.data import load_audio
 from audiollm.evaluate.metrics import error_rate
@@ -62,8 +63,7 @@ def main() -> None:
     if args.checkpoint:
         state = load_file(f"{args.checkpoint}/trainable.safetensors")
         run_config = json.loads((Path(args.checkpoint).parents[1] / "config.json").read_text())
-        # As the run trained it (runs from before the setting existed trained without the scaling).
-        scaled = run_config["model"].get("scale_speech_embeddings", False)
+        scaled = {**SETTINGS_BEFORE_THEY_EXISTED, **run_config["model"]}["scale_speech_embeddings"]  # as the run trained it
         model.config = dataclasses.replace(model.config, scale_speech_embeddings=scaled)
         if any("lora_" in key for key in state):  # give the model the run's LoRA modules first
             add_lora(model, LoraSpec(**run_config["lora"]))

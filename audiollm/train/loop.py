@@ -19,6 +19,7 @@ from typing import Protocol
 import torch
 from tqdm import tqdm
 
+from audiollm.config import SETTINGS_BEFORE_THEY_EXISTED
 from audiollm.errors import ConfigError
 from audiollm.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from audiollm.train.config import TrainConfig, config_to_dict
@@ -128,17 +129,13 @@ def _one_step(task: Task, model, batches: list[dict], dist: Distributed, autocas
     return float(dist.all_sum(total).item()) / max(global_tokens, 1), global_tokens
 
 
-# Model settings added after runs were made, with the value those runs had (their config.json lacks them).
-_MODEL_SETTINGS_BEFORE = {"scale_speech_embeddings": False}
-
-
 def _check_same_model(run_dir: Path, config: TrainConfig) -> None:
     """A run resumes only with the model settings it started with: other weights would be loaded into a
     differently built model and the run would silently become another one."""
     saved_path = run_dir / "config.json"
     if config.stage != 2 or not saved_path.is_file():  # stage 1 trains Whisper alone: no AudioLLM settings
         return
-    saved = {**_MODEL_SETTINGS_BEFORE, **json.loads(saved_path.read_text()).get("model", {})}
+    saved = {**SETTINGS_BEFORE_THEY_EXISTED, **json.loads(saved_path.read_text()).get("model", {})}
     now = config_to_dict(config)["model"]
     changed = {key: (saved[key], now[key]) for key in now if key in saved and saved[key] != now[key]}
     if changed:
