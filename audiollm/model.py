@@ -17,6 +17,7 @@ Module names match the released MERaLiON checkpoints (`speech_encoder`, `ln_spee
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -226,6 +227,19 @@ class AudioLLM(nn.Module):
         return self.text_decoder.generate(
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, **generate_kwargs
         )
+
+    def new_adaptor(self, seed: int = 0, **changes) -> None:
+        """Replace the adaptor by a freshly initialised one of another shape (`changes` to the config's
+        `adaptor` and `speech_mlp_scale_factor`): a base gets an adaptor that stacks fewer frames before
+        training, or takes the shape of trained parts it is about to load. The old adaptor is dropped."""
+        self.config = dataclasses.replace(self.config, **changes)
+        old = self.speech_audio_adapter
+        with torch.random.fork_rng(devices=[]):  # seeded, without moving anyone else's random stream
+            torch.manual_seed(seed)
+            adaptor = build_adaptor(self.config.adaptor, self.config.encoder_width, self.config.decoder_width,
+                                    self.config.speech_mlp_scale_factor, self.config.adaptor_dropout)
+        parameter = next(old.parameters())
+        self.speech_audio_adapter = adaptor.to(device=parameter.device, dtype=parameter.dtype).train(old.training)
 
     # ---- persistence ----------------------------------------------------------------------------
     @property

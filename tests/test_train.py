@@ -122,6 +122,27 @@ def test_a_run_resumes_only_with_the_model_settings_it_started_with(setup, tmp_p
     assert sorted(_losses(run_dir)) == [1, 2]  # nothing was trained or overwritten by the refused resumes
 
 
+def test_stack_trains_a_fresh_adaptor_of_that_width(setup, tmp_path):
+    from audiollm.errors import ConfigError
+    from audiollm.train import run_training
+
+    run_dir = run_training(_recipe(setup, tmp_path / "run", steps=2, save_every=1, eval_every=0, model__stack=5))
+    model = AudioLLM.from_pretrained(run_dir / "model")  # the base's trained parts, merged into a stack-15 base
+    assert model.config.speech_mlp_scale_factor == 5 and model.config.tokens_per_window == 300
+    assert model.speech_audio_adapter.mlp_adapter[0].in_features == 5 * model.config.encoder_width
+    processor = AudioLLMProcessor.from_pretrained(run_dir / "model")
+    one_second = np.full(16000, 0.1, dtype=np.float32)
+    batch = processor([[Turn("user", "Is the tone high or low?", [one_second])]])
+    # 1 s: 100 mel frames, 50 encoder frames, 10 tokens of 5 frames (15 frames per token would give 4).
+    assert int((batch["input_ids"] == model.config.speech_token_index).sum()) == 10
+    with torch.no_grad():
+        assert torch.isfinite(model(**batch).logits).all()
+    with pytest.raises(ConfigError, match="model.stack=5"):  # resuming with another width is refused
+        run_training(_recipe(setup, tmp_path / "run", steps=3, save_every=1, eval_every=0))
+    with pytest.raises(ConfigError, match="model.stack"):
+        run_training(_recipe(setup, tmp_path / "bad", model__stack=0))
+
+
 def test_lora_export_merges_back_exactly(setup):
     torch.manual_seed(1)
     model = AudioLLM.from_pretrained(setup / "model")

@@ -34,6 +34,9 @@ class ModelSpec:
     encoder_weights: str | None = None  # a stage-1 output folder whose encoder replaces the model's
     # Speech rows get the decoder's token-embedding factor (Gemma: sqrt(hidden)), as in MERaLiON; see AudioLLMConfig.
     scale_speech_embeddings: bool = True
+    # Encoder frames per speech token; null keeps the model's (MERaLiON: 15, 100 tokens per 30 s). Another
+    # value replaces the model's adaptor by a fresh, untrained one of that input width.
+    stack: int | None = None
 
 
 @dataclass
@@ -140,6 +143,9 @@ class TrainConfig:
             unknown = set(self.align.train) - {"adaptor", "lora", "encoder", "decoder"}
             if unknown or not self.align.train:
                 raise ConfigError(f"align.train names parameter groups of adaptor, lora, encoder, decoder; got {self.align.train}")
+        if self.model.stack is not None:
+            if self.model.stack < 1:
+                raise ConfigError(f"model.stack is a number of encoder frames per speech token (1 or more), got {self.model.stack}")
         if self.batch_size % self.grad_accum:
             raise ConfigError("batch_size must be a multiple of grad_accum")
         if self.steps < 1 or self.batch_size < 1:

@@ -96,7 +96,12 @@ def merge_trained_parts(model: AudioLLM, path: str | Path) -> None:
         metadata = handle.metadata() or {}
         scales = json.loads(metadata.get(LORA_SCALES_KEY, "{}"))
         if CONFIG_KEY in metadata:
-            model.config = AudioLLMConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
+            trained = AudioLLMConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
+            shape = {"adaptor": trained.adaptor, "speech_mlp_scale_factor": trained.speech_mlp_scale_factor}
+            if shape != {key: getattr(model.config, key) for key in shape}:  # e.g. trained with model.stack
+                model.new_adaptor(**shape)
+                state = model.state_dict()
+            model.config = trained
         keys = list(handle.keys())
         with torch.no_grad():
             for key in keys:
