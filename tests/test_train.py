@@ -287,6 +287,37 @@ def test_alignment_phase_can_hear_other_tasks_transcribed_clips_as_asr():
         load_train_config(None, ["steps=20", "align.steps=4", "align.tasks=[si]", "align.transcribed=true"])
 
 
+def test_data_weights_repeat_or_thin_the_main_phase_by_task_and_language():
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from audiollm.errors import ConfigError
+    from audiollm.train.config import load_train_config
+    from audiollm.train.loop import DataOrder
+
+    spoken = [Example(id=f"{task}-{language}{i}", task=task, instruction="x", answer="y", duration=1.0 + i,
+                      language=language) for task in ("asr", "st") for language in ("en", "zh") for i in range(40)]
+    task = SimpleNamespace(train_examples=spoken, text_examples=[])
+    config = load_train_config(None, ["steps=300", "batch_size=4", "data.weights={asr: 0.5, 'asr:zh': 2, st: 0}"])
+    order = DataOrder(task, config)
+    copies = Counter(e.id for e in order.pool)
+    assert all(copies[f"asr-zh{i}"] == 2 for i in range(40))  # the task:language key wins over the task's
+    assert not any(e.task == "st" for e in order.pool)
+    thinned = [copies[f"asr-en{i}"] for i in range(40)]
+    assert set(thinned) == {0, 1} and 10 <= sum(thinned) <= 30  # a coin per example, tossed once per run
+    assert [e.id for e in DataOrder(task, config).pool] == [e.id for e in order.pool]  # resumed runs agree
+    drawn = Counter(e.id[:6] for step in range(order.plan.batches_per_epoch) for e in order.batch(step))
+    pooled = Counter(e.id[:6] for e in order.pool)  # an epoch walks the pool once, less the ragged rest (< 4)
+    assert pooled == {"asr-zh": 80, "asr-en": sum(thinned)} and all(0 <= pooled[k] - drawn[k] < 4 for k in pooled)
+    assert [e.id for e in DataOrder(task, load_train_config(None, ["steps=300", "batch_size=4"])).pool] == [
+        e.id for e in spoken]  # no weights: the examples as they are
+    with pytest.raises(ConfigError, match="data.weights.asr:ta: no training example"):
+        DataOrder(task, load_train_config(None, ["steps=30", "data.weights={'asr:ta': 2}"]))
+    for bad in ("{asr: -1}", "{speech: 2}", "{'asr:zh:x': 1}"):
+        with pytest.raises(ConfigError, match="data.weights"):
+            load_train_config(None, ["steps=30", f"data.weights={bad}"])
+
+
 def test_run_summary_counts_each_step_once_and_splits_the_phases(tmp_path, capsys):
     from audiollm.cli import main
     from audiollm.train.summary import summarise_run

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from audiollm.data.manifest import TASKS
 from audiollm.errors import ConfigError
 
 
@@ -77,6 +78,9 @@ class DataSpec:
     text: list[str] = field(default_factory=list)  # manifests for replay: text examples, or SI/SQA with transcripts
     max_audio_seconds: float = 30.0  # longer training clips are skipped (counted and reported)
     tasks: list[str] = field(default_factory=list)  # empty: all tasks
+    # Copies per epoch of the main phase's examples, by "task" or "task:language" (the more specific key
+    # wins; unnamed: 1). 2 repeats each, 0.5 keeps half of them, 0 leaves them out. {"asr:zh": 2}
+    weights: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -146,6 +150,10 @@ class TrainConfig:
         if self.model.stack is not None:
             if self.model.stack < 1:
                 raise ConfigError(f"model.stack is a number of encoder frames per speech token (1 or more), got {self.model.stack}")
+        for key, weight in self.data.weights.items():
+            if key.split(":")[0] not in TASKS or key.count(":") > 1 or weight < 0:
+                raise ConfigError(f"data.weights.{key}: keys are a task or task:language ({', '.join(TASKS)}), "
+                                  f"values copies per epoch (0 or more); got {weight}")
         if self.batch_size % self.grad_accum:
             raise ConfigError("batch_size must be a multiple of grad_accum")
         if self.steps < 1 or self.batch_size < 1:
@@ -182,6 +190,11 @@ def _check(hint, value, where: str):
         if value is None:
             return None
         raise ConfigError(f"{where}: expected nothing, got {value!r}")
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        key_hint, value_hint = typing.get_args(hint)
+        return {_check(key_hint, key, where): _check(value_hint, item, f"{where}.{key}") for key, item in value.items()}
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")

@@ -76,6 +76,24 @@ class BatchPlan:
         return self._cached_batches[index]
 
 
+def weighted_pool(examples: Sequence[Example], weights: dict[str, float], seed: int) -> list[Example]:
+    """The examples an epoch of the main phase draws from: each one `weight` times, its weight named by
+    "task:language", else "task", else 1. The fraction of a weight is a seeded coin per example, tossed
+    once per run (1.5: every example once, half of them twice), so the pool and a resumed run agree."""
+    if not weights:
+        return list(examples)
+    for key in weights:
+        if not any(key in (e.task, f"{e.task}:{e.language}") for e in examples):
+            raise ConfigError(f"data.weights.{key}: no training example is {key!r} (task or task:language)")
+    rng = random.Random(seed * 104_729 + 1)
+    pool = []
+    for example in examples:
+        weight = weights.get(f"{example.task}:{example.language}", weights.get(example.task, 1.0))
+        copies = int(weight) + (rng.random() < weight - int(weight))
+        pool += [example] * copies
+    return pool
+
+
 def replay_indices(step: int, count: int, pool_size: int, seed: int) -> list[int]:
     """`count` text-only example indices for `step`, a pure function of (seed, step)."""
     rng = random.Random(seed * 7_919 + step)

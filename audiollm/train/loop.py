@@ -23,7 +23,7 @@ from audiollm.config import SETTINGS_BEFORE_THEY_EXISTED
 from audiollm.errors import ConfigError
 from audiollm.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from audiollm.train.config import TrainConfig, config_to_dict
-from audiollm.train.data import BatchPlan, as_asr_example, replay_indices, share_of
+from audiollm.train.data import BatchPlan, as_asr_example, replay_indices, share_of, weighted_pool
 from audiollm.train.distributed import Distributed, setup_distributed
 
 
@@ -84,7 +84,8 @@ class DataOrder:
         self.task, self.seed = task, config.seed
         self.align_steps = config.align.steps
         self.replay = round(config.batch_size * config.data.text_replay)  # text-only rows per main batch
-        self.plan = BatchPlan([e.duration for e in task.train_examples], config.batch_size - self.replay,
+        self.pool = weighted_pool(task.train_examples, config.data.weights, config.seed)
+        self.plan = BatchPlan([e.duration for e in self.pool], config.batch_size - self.replay,
                               config.bucket_size, config.seed)
         if self.align_steps:
             self.align_pool = [e for e in task.train_examples if e.task in config.align.tasks]
@@ -98,11 +99,10 @@ class DataOrder:
 
     def batch(self, step: int) -> list:
         """The global batch of examples for optimiser step `step` (0-based); a pure function of it."""
-        train = self.task.train_examples
         if step < self.align_steps:
             return [self.align_pool[i] for i in self.align_plan.batch(step)]
         step -= self.align_steps  # the main phase starts its own epochs at its first step
-        examples = [train[i] for i in self.plan.batch(step)]
+        examples = [self.pool[i] for i in self.plan.batch(step)]
         if self.replay:
             picks = replay_indices(step, self.replay, len(self.task.text_examples), self.seed)
             examples += [self.task.text_examples[i] for i in picks]
