@@ -189,6 +189,14 @@ def summarise(study: dict, results: list[dict]) -> str:
             values = [r["facts"][fact] for r in group if r["facts"].get(fact) is not None]
             cells.append(form.format(values[0]) if values else "")
         lines.append("| " + " | ".join(cells) + " |")
+    pending = []  # a partial table says what it lacks (runs resume; `--only` runs some variants first)
+    for name, variant in study["variants"].items():
+        planned = variant.get("seeds", study.get("seeds", [0])) if "train" in variant else [None]
+        missing = [seed for seed in planned if seed not in {r["seed"] for r in results if r["variant"] == name}]
+        if missing:
+            pending.append(name if missing == [None] else f"{name} (seed {', '.join(map(str, missing))})")
+    if pending:
+        lines += ["", f"Not finished yet: {'; '.join(pending)}."]
     return "\n".join(lines)
 
 
