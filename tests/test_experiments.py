@@ -66,3 +66,29 @@ def test_listening_gain_is_a_column_of_audiollm_models_only():
     assert table[0].startswith("| variant | seeds | asr | listening gain |")
     assert table[2] == "| a | 0,1 |  | 0.200 ± 0.050 |  |  |  |  |"
     assert table[3] == "| c | - |  |  |  |  |  |  |" and len(table) == 4  # all planned runs are in
+
+
+def test_ctc_probe_head_learns_to_read_labels_out_of_frames():
+    """experiments/ctc_probe.py's CTC wiring (lengths, blank 0, merged repeats) on a toy: each label is 4
+    frames of its own pattern, words apart by 2 quiet frames; read back on sequences it never saw."""
+    import torch
+
+    spec = importlib.util.spec_from_file_location("ctc_probe", ROOT / "experiments" / "ctc_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    generator = torch.Generator().manual_seed(0)
+    patterns = torch.randn(4, 8, generator=generator)  # labels 1..3 (index 0 unused: blank)
+
+    def clip(labels):
+        frames = [torch.zeros(2, 8)]
+        for label in labels:
+            frames += [patterns[label].repeat(4, 1), torch.zeros(2, 8)]
+        states = torch.cat(frames)
+        return (states + 0.1 * torch.randn(states.shape, generator=generator)).to(torch.float16)
+
+    rng = __import__("random").Random(0)
+    sequences = [[rng.randint(1, 3) for _ in range(rng.randint(1, 4))] for _ in range(64)]
+    head, curve = probe.train_head([clip(s) for s in sequences], sequences, 3, steps=150, batch_size=8, lr=5e-3, seed=0)
+    assert sum(curve[-10:]) < 0.2 * sum(curve[:10])
+    unseen = [[1, 1, 2], [3], [2, 3, 1, 3]]  # a repeated label survives: its frames are apart
+    assert probe.greedy(head, [clip(s) for s in unseen]) == unseen

@@ -147,9 +147,8 @@ class TrainConfig:
             unknown = set(self.align.train) - {"adaptor", "lora", "encoder", "decoder"}
             if unknown or not self.align.train:
                 raise ConfigError(f"align.train names parameter groups of adaptor, lora, encoder, decoder; got {self.align.train}")
-        if self.model.stack is not None:
-            if self.model.stack < 1:
-                raise ConfigError(f"model.stack is a number of encoder frames per speech token (1 or more), got {self.model.stack}")
+        if self.model.stack is not None and self.model.stack < 1:
+            raise ConfigError(f"model.stack is a number of encoder frames per speech token (1 or more), got {self.model.stack}")
         for key, weight in self.data.weights.items():
             if key.split(":")[0] not in TASKS or key.count(":") > 1 or weight < 0:
                 raise ConfigError(f"data.weights.{key}: keys are a task or task:language ({', '.join(TASKS)}), "
