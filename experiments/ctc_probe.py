@@ -48,6 +48,26 @@ def transcribed_clips(manifest: str, language: str, limit: int) -> list:
     return picked[:limit]
 
 
+def token_rates(manifest: str, tokenizer, rows_per_second: dict[str, float]) -> dict:
+    """Decoder tokens per second of speech in each language's ASR transcripts (clip length less its
+    added padding), against the speech rows per second an adaptor gives: CTC needs more rows than tokens."""
+    rates: dict[str, list[float]] = {}
+    for example in read_manifest(manifest):
+        if example.task != "asr" or example.meta.get("no_speech") or not example.answer.strip():
+            continue
+        speech = example.duration - sum(example.meta.get("augment", {}).get("pad", [0.0, 0.0]))
+        tokens = len(tokenizer(example.answer, add_special_tokens=False)["input_ids"])
+        rates.setdefault(example.language, []).append(tokens / max(speech, 0.5))
+    summary = {}
+    for language, values in sorted(rates.items()):
+        values.sort()
+        summary[language] = {"clips": len(values), "median": round(values[len(values) // 2], 2),
+                             "p90": round(values[int(0.9 * len(values))], 2),
+                             **{f"share_above_{name}": round(sum(v > rows for v in values) / len(values), 3)
+                                for name, rows in rows_per_second.items()}}
+    return summary
+
+
 @torch.no_grad()
 def encoder_states(model: AudioLLM, processor: AudioLLMProcessor, examples: list) -> list[torch.Tensor]:
     """Each clip's (T, C) real-length encoder states after ln_speech (the adaptor's input), float16."""
@@ -192,6 +212,8 @@ def main() -> int:
         result["wer"][name] = scores
         examples_out[name] = [{"reference": r, "probe": p} for r, p in list(zip(references, probe))[:3]]
     result["examples"] = examples_out
+    # Stacking k of the encoder's 50 frames per second gives 50 / k speech rows per second.
+    result["tokens_per_second"] = token_rates(args.train, tokenizer, {"stack15": 50 / 15, "stack5": 10.0})
     print(json.dumps(result, ensure_ascii=False, indent=1))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
