@@ -41,11 +41,13 @@ from audiollm.train.stage2 import assembled_base_name
 DEFAULT_BASE = assembled_base_name(ModelSpec(encoder="whisper-base", decoder="gemma3-270m", adaptor="meralion-v1"))
 
 
+def _transcribed(example) -> bool:
+    return example.task == "asr" and not example.meta.get("no_speech") and bool(example.answer.strip())
+
+
 def transcribed_clips(manifest: str, language: str, limit: int) -> list:
     """ASR examples with speech in `language`, at most `limit`, in manifest order."""
-    picked = [e for e in read_manifest(manifest) if e.task == "asr" and e.language == language
-              and not e.meta.get("no_speech") and e.answer.strip()]
-    return picked[:limit]
+    return [e for e in read_manifest(manifest) if _transcribed(e) and e.language == language][:limit]
 
 
 def token_rates(manifest: str, tokenizer, rows_per_second: dict[str, float]) -> dict:
@@ -53,7 +55,7 @@ def token_rates(manifest: str, tokenizer, rows_per_second: dict[str, float]) -> 
     added padding), against the speech rows per second an adaptor gives: CTC needs more rows than tokens."""
     rates: dict[str, list[float]] = {}
     for example in read_manifest(manifest):
-        if example.task != "asr" or example.meta.get("no_speech") or not example.answer.strip():
+        if not _transcribed(example):
             continue
         speech = example.duration - sum(example.meta.get("augment", {}).get("pad", [0.0, 0.0]))
         tokens = len(tokenizer(example.answer, add_special_tokens=False)["input_ids"])
@@ -165,7 +167,6 @@ def main() -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(cpu_threads(args.threads))
-    torch.manual_seed(args.seed)
     began = time.perf_counter()
 
     model = AudioLLM.from_pretrained(args.base).eval()

@@ -65,9 +65,8 @@ def main() -> None:
         run_config = json.loads((Path(args.checkpoint).parents[1] / "config.json").read_text())
         scaled = {**SETTINGS_BEFORE_THEY_EXISTED, **run_config["model"]}["scale_speech_embeddings"]  # as the run trained it
         model.config = dataclasses.replace(model.config, scale_speech_embeddings=scaled)
-        stack = run_config["model"].get("stack")
-        if stack and stack != model.config.speech_mlp_scale_factor:  # the run trained an adaptor of that width
-            model.new_adaptor(speech_mlp_scale_factor=stack)
+        if run_config["model"].get("stack"):  # the run trained an adaptor of that width
+            model.new_adaptor(speech_mlp_scale_factor=run_config["model"]["stack"])
         if any("lora_" in key for key in state):  # give the model the run's LoRA modules first
             add_lora(model, LoraSpec(**run_config["lora"]))
         missing = [key for key in state if key not in dict(model.named_parameters())]

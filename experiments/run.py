@@ -161,6 +161,11 @@ def inference_rtf(report_dir: Path) -> float | None:
     return sum(r.get("seconds", 0.0) for r in rows if r.get("duration")) / audio if audio else None
 
 
+def planned_seeds(study: dict, variant: dict) -> list:
+    """The seeds a variant is trained with; [None] for a variant that names a ready model."""
+    return variant.get("seeds", study.get("seeds", [0])) if "train" in variant else [None]
+
+
 def summarise(study: dict, results: list[dict]) -> str:
     """The Markdown table: one row per variant (mean over seeds; ± half the range when 2+ seeds)."""
     columns = study["columns"]
@@ -191,8 +196,7 @@ def summarise(study: dict, results: list[dict]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     pending = []  # a partial table says what it lacks (runs resume; `--only` runs some variants first)
     for name, variant in study["variants"].items():
-        planned = variant.get("seeds", study.get("seeds", [0])) if "train" in variant else [None]
-        missing = [seed for seed in planned if seed not in {r["seed"] for r in results if r["variant"] == name}]
+        missing = [seed for seed in planned_seeds(study, variant) if seed not in {r["seed"] for r in results if r["variant"] == name}]
         if missing:
             pending.append(name if missing == [None] else f"{name} (seed {', '.join(map(str, missing))})")
     if pending:
@@ -257,8 +261,7 @@ def main() -> int:
     study = load_study(args.study)
     results, commands = [], []
     for name, variant in study["variants"].items():
-        seeds = variant.get("seeds", study.get("seeds", [0])) if "train" in variant else [None]
-        for seed in seeds:
+        for seed in planned_seeds(study, variant):
             if "train" in variant:
                 steps, model = train_steps(study, name, variant, seed)
             else:

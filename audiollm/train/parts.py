@@ -91,17 +91,15 @@ def _plain_name(name: str) -> str:
 def merge_trained_parts(model: AudioLLM, path: str | Path) -> None:
     """Apply a trained-parts file to a model without LoRA layers: copy full tensors, add B @ A * scale,
     and take the trained model's config (settings such as encoder_input travel with the weights)."""
-    state = model.state_dict()
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
         scales = json.loads(metadata.get(LORA_SCALES_KEY, "{}"))
         if CONFIG_KEY in metadata:
             trained = AudioLLMConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
-            shape = {"adaptor": trained.adaptor, "speech_mlp_scale_factor": trained.speech_mlp_scale_factor}
-            if shape != {key: getattr(model.config, key) for key in shape}:  # e.g. trained with model.stack
-                model.new_adaptor(**shape)
-                state = model.state_dict()
+            # Trained with another adaptor shape (e.g. model.stack): give the model that shape first.
+            model.new_adaptor(adaptor=trained.adaptor, speech_mlp_scale_factor=trained.speech_mlp_scale_factor)
             model.config = trained
+        state = model.state_dict()
         keys = list(handle.keys())
         with torch.no_grad():
             for key in keys:

@@ -60,7 +60,7 @@ class InstructionTuning:
         model = AudioLLM.from_pretrained(self.base_folder)
         model.config = dataclasses.replace(model.config, encoder_input=config.model.encoder_input,
                                            scale_speech_embeddings=config.model.scale_speech_embeddings)
-        if config.model.stack and config.model.stack != model.config.speech_mlp_scale_factor:
+        if config.model.stack:
             model.new_adaptor(speech_mlp_scale_factor=config.model.stack)
         if config.model.encoder_weights:
             _load_stage1_encoder(model, Path(config.model.encoder_weights))
