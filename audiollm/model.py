@@ -135,6 +135,15 @@ class AudioLLM(nn.Module):
         """Whisper's encoder on unpadded windows: (W, M, F) + (W, F) -> (W, ceil(F/2), C) + frame mask."""
         return whisper_encoder_states(self.speech_encoder, features, mel_mask)
 
+    def speech_rows(self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(S, D) speech embeddings as the decoder reads them: with its token-embedding factor when
+        config.scale_speech_embeddings (see embed_inputs)."""
+        speech = self.encode_speech(input_features, feature_attention_mask)
+        scale = getattr(self.text_decoder.get_input_embeddings(), "embed_scale", None)  # Gemma 2 and 3 scale rows
+        if self.config.scale_speech_embeddings and scale is not None:
+            speech = speech * scale.to(speech.dtype)
+        return speech
+
     def embed_inputs(
         self,
         input_ids: torch.Tensor,
@@ -157,15 +166,12 @@ class AudioLLM(nn.Module):
             if placeholders:
                 raise PromptError(f"the prompt has {placeholders} speech placeholders but no audio was given")
             return embeds
-        speech = self.encode_speech(input_features, feature_attention_mask)  # (S, D)
+        speech = self.speech_rows(input_features, feature_attention_mask)  # (S, D)
         if placeholders != speech.shape[0]:
             raise PromptError(
                 f"the prompt has {placeholders} speech placeholder tokens but the audio gives "
                 f"{speech.shape[0]} speech tokens; use AudioLLMProcessor to build inputs"
             )
-        scale = getattr(embedding, "embed_scale", None)  # transformers' scaled embeddings (Gemma 2 and 3)
-        if self.config.scale_speech_embeddings and scale is not None:
-            speech = speech * scale.to(speech.dtype)
         # masked_scatter consumes the (S, D) rows in order along the flattened placeholder positions.
         return embeds.masked_scatter(is_speech.unsqueeze(-1), speech.to(embeds.dtype))
 
@@ -178,15 +184,20 @@ class AudioLLM(nn.Module):
         feature_attention_mask: torch.Tensor | None = None,
         loss_reduction: str = "mean",
         labelled_logits_only: bool = False,
+        speech_only: bool = False,
         **decoder_kwargs,
-    ) -> CausalLMOutputWithPast:
+    ) -> CausalLMOutputWithPast | torch.Tensor:
         """Logits (B, L, V) and, given labels (B, L) with -100 on ignored positions, the next-token loss.
 
         loss_reduction: "mean" over labelled tokens, or "sum" (training normalises by the token count of
         the whole global batch, so gradients do not depend on how it is split over processes).
         labelled_logits_only: compute logits only where a next token is labelled — (K, V) instead of
         (B, L, V); with a 262k vocabulary this is most of a training step's memory.
+        speech_only: return only speech_rows (S, D), no decoder pass (the CTC alignment loss, train/ctc.py;
+        a forward mode rather than a method so that DistributedDataParallel sees the call).
         """
+        if speech_only:
+            return self.speech_rows(input_features, feature_attention_mask)
         inputs_embeds = self.embed_inputs(input_ids, input_features, feature_attention_mask)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)

@@ -344,6 +344,10 @@ def test_run_summary_counts_each_step_once_and_splits_the_phases(tmp_path, capsy
     assert "2 leg(s)" in capsys.readouterr().out
     assert main(["train", "--summary", str(tmp_path / "missing")]) == 2
     assert "no log.jsonl" in capsys.readouterr().err
+    # A CTC opening (align.ctc_steps) is its own phase: no decoder pass, far cheaper steps.
+    (tmp_path / "config.json").write_text(json.dumps({"steps": 6, "align": {"steps": 4, "ctc_steps": 1}}))
+    phases = summarise_run(tmp_path)["phases"]
+    assert (phases["ctc"]["steps"], phases["alignment"]["steps"], phases["multitask"]["steps"]) == (1, 3, 2)
 
 
 def test_bf16_autocast_trains_on_cpu_and_tracks_the_fp32_curve(setup, tmp_path, monkeypatch):

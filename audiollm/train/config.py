@@ -94,6 +94,9 @@ class AlignSpec:
     tasks: list[str] = field(default_factory=lambda: ["asr"])
     train: list[str] = field(default_factory=lambda: ["adaptor"])  # of adaptor, lora, encoder, decoder
     transcribed: bool = False  # also hear the other tasks' transcribed clips as ASR (needs asr in tasks)
+    # The phase's first ctc_steps steps train with the CTC alignment loss instead of the decoder's: speech
+    # rows are taught to be the transcript's token embeddings (train/ctc.py; wants model.stack 5 or less).
+    ctc_steps: int = 0
 
 
 @dataclass
@@ -144,11 +147,18 @@ class TrainConfig:
                 raise ConfigError("align is a stage-2 setting (stage 1 trains on ASR only anyway)")
             if self.align.transcribed and "asr" not in self.align.tasks:
                 raise ConfigError("align.transcribed turns other clips into ASR examples: add asr to align.tasks")
+            if not 0 <= self.align.ctc_steps <= self.align.steps:
+                raise ConfigError("align.ctc_steps counts steps of the alignment phase: between 0 and align.steps")
+            if self.align.ctc_steps and (self.align.tasks != ["asr"] or "adaptor" not in self.align.train):
+                raise ConfigError("align.ctc_steps aligns the adaptor's rows to transcripts: it needs align.tasks [asr] "
+                                  "and adaptor in align.train")
             unknown = set(self.align.train) - {"adaptor", "lora", "encoder", "decoder"}
             if unknown or not self.align.train:
                 raise ConfigError(f"align.train names parameter groups of adaptor, lora, encoder, decoder; got {self.align.train}")
         if self.model.stack is not None and self.model.stack < 1:
             raise ConfigError(f"model.stack is a number of encoder frames per speech token (1 or more), got {self.model.stack}")
+        if self.align.ctc_steps and not self.align.steps:
+            raise ConfigError("align.ctc_steps is part of the alignment phase: set align.steps too")
         for key, weight in self.data.weights.items():
             if key.split(":")[0] not in TASKS or key.count(":") > 1 or weight < 0:
                 raise ConfigError(f"data.weights.{key}: keys are a task or task:language ({', '.join(TASKS)}), "

@@ -35,7 +35,7 @@ class Task(Protocol):
     text_examples: list
 
     def collate(self, examples: list) -> dict[str, torch.Tensor]: ...
-    def loss_sum(self, model: torch.nn.Module, batch: dict) -> torch.Tensor: ...
+    def loss_sum(self, model: torch.nn.Module, batch: dict, phase: str = "main") -> torch.Tensor: ...
     def parameter_groups(self) -> list[dict]: ...
     def evaluate(self) -> dict[str, float]: ...
     def export(self, out: Path) -> dict: ...
@@ -76,6 +76,14 @@ def _autocast(config: TrainConfig, device: torch.device):
     return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
 
 
+def phase_at(step: int, config: TrainConfig) -> str:
+    """Which loss step `step` (0-based) trains with: "ctc" (align.ctc_steps), "align" (the rest of the
+    alignment phase) or "main"."""
+    if step < config.align.ctc_steps:
+        return "ctc"
+    return "align" if step < config.align.steps else "main"
+
+
 class DataOrder:
     """Which examples each optimiser step uses: the alignment phase's plan (only align.tasks, whole
     batches of them) for the first align.steps steps, then the main plan plus text replay."""
@@ -114,7 +122,7 @@ def _count_labels(batch: dict) -> int:
     return int((batch["labels"][:, 1:] != -100).sum())
 
 
-def _one_step(task: Task, model, batches: list[dict], dist: Distributed, autocast) -> tuple[float, int]:
+def _one_step(task: Task, model, batches: list[dict], dist: Distributed, autocast, phase: str) -> tuple[float, int]:
     """Forward and backward over this process's micro-batches; returns (global mean loss, global tokens)."""
     local_tokens = sum(_count_labels(batch) for batch in batches)
     global_tokens = int(dist.all_sum(torch.tensor(local_tokens, dtype=torch.float64)).item())
@@ -123,7 +131,7 @@ def _one_step(task: Task, model, batches: list[dict], dist: Distributed, autocas
         last = index == len(batches) - 1
         sync = nullcontext() if dist.world == 1 or last else model.no_sync()
         with sync, autocast():
-            loss_sum = task.loss_sum(model, batch)
+            loss_sum = task.loss_sum(model, batch, phase)
         (loss_sum * dist.world / max(global_tokens, 1)).backward()
         total += loss_sum.detach().double().cpu()
     return float(dist.all_sum(total).item()) / max(global_tokens, 1), global_tokens
@@ -187,7 +195,8 @@ def train(task_factory, config: TrainConfig) -> Path:
         micro = share_of(order.batch(step), dist.rank, dist.world, config.grad_accum)
         batches = [{k: v.to(device) for k, v in task.collate(m).items()} for m in micro]
         loaded = time.perf_counter()
-        loss, tokens = _one_step(task, model, batches, dist, autocast)
+        phase = phase_at(step, config)
+        loss, tokens = _one_step(task, model, batches, dist, autocast, phase)
         computed = time.perf_counter()
         grad_norm = torch.nn.utils.clip_grad_norm_(trainable, config.optim.clip)
         optimiser.step()
@@ -196,7 +205,7 @@ def train(task_factory, config: TrainConfig) -> Path:
         finished = time.perf_counter()
         progress.update()
         progress.set_postfix(loss=f"{loss:.3f}")
-        record = {"step": step + 1, "loss": loss, "tokens": tokens, "lr": scheduler.get_last_lr()[0],
+        record = {"step": step + 1, "phase": phase, "loss": loss, "tokens": tokens, "lr": scheduler.get_last_lr()[0],
                   "grad_norm": float(grad_norm), "examples": config.batch_size, "time": time.time(),
                   "seconds": {"data": loaded - began, "forward_backward": computed - loaded, "optimiser": finished - computed}}
         _after_step(task, config, dist, run_dir, step + 1, record, log, optimiser, scheduler, pinned)
@@ -216,10 +225,10 @@ def train(task_factory, config: TrainConfig) -> Path:
 
 
 def milestones(config: TrainConfig) -> frozenset[int]:
-    """Steps whose checkpoints outlive the rolling `keep`: every evaluation and the end of the alignment
-    phase, so a run's listening can be measured along the way (experiments/listening.py --checkpoint)."""
+    """Steps whose checkpoints outlive the rolling `keep`: every evaluation and the ends of the CTC and
+    alignment phases, so a run's listening can be measured along the way (experiments/listening.py --checkpoint)."""
     evaluations = range(config.eval_every, config.steps + 1, config.eval_every) if config.eval_every else ()
-    return frozenset([*evaluations, config.align.steps] if config.align.steps else evaluations)
+    return frozenset([*evaluations, *(step for step in (config.align.ctc_steps, config.align.steps) if step)])
 
 
 def _after_step(task, config, dist, run_dir, step, record, log, optimiser, scheduler,

@@ -104,8 +104,8 @@ class WhisperFineTuning:
             labels[index, : len(row)] = torch.tensor(row)
         return {"input_features": features, "decoder_input_ids": ids, "labels": labels}
 
-    def loss_sum(self, model, batch: dict) -> torch.Tensor:
-        """Summed next-token loss; position t predicts token t + 1, as in stage 2."""
+    def loss_sum(self, model, batch: dict, phase: str = "main") -> torch.Tensor:
+        """Summed next-token loss; position t predicts token t + 1, as in stage 2. (Stage 1 has one phase.)"""
         logits = model(input_features=batch["input_features"], decoder_input_ids=batch["decoder_input_ids"]).logits
         targets = batch["labels"][:, 1:]
         return torch.nn.functional.cross_entropy(

@@ -16,7 +16,8 @@ from audiollm.paths import cache_dir, exclusive
 from audiollm.processor import AudioLLMProcessor, Turn
 from audiollm.train.config import ModelSpec, TrainConfig
 from audiollm.errors import ConfigError
-from audiollm.train.data import as_text_example, conversation_of, load_examples
+from audiollm.train.ctc import TokenInventory, ctc_alignment_loss, greedy_read
+from audiollm.train.data import as_asr_example, as_text_example, conversation_of, load_examples
 from audiollm.train.distributed import Distributed
 from audiollm.train.parts import export_trained_parts, merge_trained_parts, set_trainable
 
@@ -80,6 +81,13 @@ class InstructionTuning:
         if data.text_replay and not self.text_examples:
             raise ConfigError(f"data.text_replay is set but {data.text} hold no text or transcribed SI/SQA examples")
         self.eval_examples = load_examples(data.eval, data.tasks, data.max_audio_seconds)[0][: config.eval_examples]
+        self.inventory = self._ctc_inventory() if config.align.ctc_steps else None
+
+    def _ctc_inventory(self) -> TokenInventory:
+        """The tokens of every transcript the alignment phase can hear (ASR answers, other clips' transcripts)."""
+        heard = [e if e.task == "asr" else as_asr_example(e) for e in self.train_examples]
+        return TokenInventory.from_transcripts(self.processor.tokenizer, [e.answer for e in heard if e is not None],
+                                               self.model.text_decoder.get_input_embeddings().num_embeddings)
 
     def collate(self, examples: list) -> dict[str, torch.Tensor]:
         conversations, answers = zip(*(conversation_of(example) for example in examples))
@@ -89,12 +97,15 @@ class InstructionTuning:
             batch.update({f"teacher_{key}": value for key, value in teacher.items()})
         return batch
 
-    def loss_sum(self, model, batch: dict) -> torch.Tensor:
-        """Summed answer-token cross-entropy, plus distill_weight x summed KL(teacher || student).
+    def loss_sum(self, model, batch: dict, phase: str = "main") -> torch.Tensor:
+        """Summed answer-token cross-entropy, plus distill_weight x summed KL(teacher || student); in the
+        "ctc" phase, the CTC alignment loss of the speech rows against the transcript (train/ctc.py).
 
         The teacher is the original decoder (LoRA switched off) reading the transcript instead of
         hearing the audio; both rows end with the same answer tokens, so their labelled positions align.
         """
+        if phase == "ctc":
+            return self._ctc_loss_sum(model, batch)
         student_inputs = {k: v for k, v in batch.items() if not k.startswith("teacher_")}
         student = model(**student_inputs, loss_reduction="sum", labelled_logits_only=True)
         if not self.config.distill_weight:
@@ -107,6 +118,15 @@ class InstructionTuning:
             log_target=True, reduction="sum",
         )
         return student.loss + self.config.distill_weight * divergence
+
+    def _ctc_loss_sum(self, model, batch: dict) -> torch.Tensor:
+        rows = _speech_rows(model, batch)
+        rows_per_example = (batch["input_ids"] == self.model.config.speech_token_index).sum(dim=1).tolist()
+        targets = self.inventory.targets(batch["labels"], self.processor.stop_token_ids)
+        return ctc_alignment_loss(rows, rows_per_example, targets, self._ctc_classes())
+
+    def _ctc_classes(self) -> torch.Tensor:
+        return self.inventory.class_embeddings(self.model.text_decoder.get_input_embeddings())
 
     def parameter_groups(self) -> list[dict]:
         """Adaptor at lr, LoRA at lora_lr, encoder at encoder_lr and a fully trained decoder at decoder_lr
@@ -147,9 +167,25 @@ class InstructionTuning:
         metrics = {"dev_loss": total / max(tokens, 1)}
         if asr:
             metrics["asr_wer"] = error_rate(*zip(*asr)).rate
+        read = self._rows_read_wer() if self.inventory is not None else None
+        if read is not None:
+            metrics["rows_read_wer"] = read
         if others:
             metrics["token_f1"] = sum(others) / len(others)
         return metrics
+
+    def _rows_read_wer(self) -> float | None:
+        """WER of the English ASR eval clips' speech rows read greedily as tokens (train/ctc.py), with no
+        decoder: how far the CTC alignment has taught the rows to spell the transcript."""
+        from audiollm.evaluate.metrics import error_rate
+
+        clips = [e for e in self.eval_examples if e.task == "asr" and e.language == "en" and e.answer.strip()]
+        classes, pairs = self._ctc_classes(), []
+        for example in clips:
+            batch = {k: v.to(self.device) for k, v in self.collate([example]).items()}
+            spelled = greedy_read(_speech_rows(self.model, batch), classes, self.inventory)
+            pairs.append((example.answer, self.processor.tokenizer.decode(spelled, skip_special_tokens=True)))
+        return error_rate(*zip(*pairs)).rate if pairs else None
 
     def _generate(self, examples: list) -> list[str]:
         conversations = [conversation_of(example)[0] for example in examples]
@@ -170,6 +206,12 @@ class InstructionTuning:
         return {"trained_parts": str(parts), "trained_parameters": counts, "base": str(self.base_folder),
                 "train_examples": len(self.train_examples), "skipped_too_long": self.skipped_too_long,
                 "config": dataclasses.asdict(self.model.config)}
+
+
+def _speech_rows(model, batch: dict) -> torch.Tensor:
+    """The batch's speech rows alone, through the (possibly DDP-wrapped) model's forward."""
+    return model(input_ids=batch["input_ids"], input_features=batch["input_features"],
+                 feature_attention_mask=batch.get("feature_attention_mask"), speech_only=True)
 
 
 def teacher_conversation(example) -> list[Turn]:

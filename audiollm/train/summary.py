@@ -40,15 +40,18 @@ def read_log(run_dir: str | Path) -> tuple[dict[int, dict], int]:
 
 
 def summarise_run(run_dir: str | Path) -> dict:
-    """Step time, throughput per phase (alignment / multitask), loss milestones and evaluations."""
+    """Step time, throughput per phase (ctc / alignment / multitask), loss milestones and evaluations."""
     records, legs = read_log(run_dir)
     config_path = Path(run_dir) / "config.json"
     config = json.loads(config_path.read_text()) if config_path.is_file() else {}
     align_steps = int(config.get("align", {}).get("steps", 0) or 0)
     steps = sorted(records)
     phases = {"all": steps}
+    ctc_steps = int(config.get("align", {}).get("ctc_steps", 0) or 0)
+    if ctc_steps and steps[0] <= ctc_steps:  # no decoder pass: far cheaper steps than the rest
+        phases["ctc"] = [s for s in steps if s <= ctc_steps]
     if align_steps and steps[0] <= align_steps:
-        phases["alignment"] = [s for s in steps if s <= align_steps]
+        phases["alignment"] = [s for s in steps if ctc_steps < s <= align_steps]
         phases["multitask"] = [s for s in steps if s > align_steps]
     summary = {
         "run": str(run_dir), "steps_logged": len(steps), "last_step": steps[-1],
