@@ -15,7 +15,7 @@ from audiollm.train.config import load_train_config
 from audiollm.train.ctc import TokenInventory, ctc_alignment_loss, greedy_read
 from audiollm.train.loop import phase_at
 
-from test_train import _recipe, setup  # noqa: F401  (the tiny model and tone corpus fixture)
+from test_train import _losses, _recipe, _run, setup  # noqa: F401  (the tiny model and tone corpus fixture)
 
 
 def test_ctc_loss_teaches_rows_to_spell_the_transcript_at_the_embeddings_length():
@@ -63,20 +63,23 @@ def test_phases_and_their_settings():
             load_train_config(None, ["steps=10", *bad])
 
 
-def test_a_run_opens_with_ctc_steps_that_train_only_the_adaptor(setup, tmp_path):  # noqa: F811
+@pytest.fixture(scope="module")
+def asr_corpus(setup):  # noqa: F811
+    """The tone corpus as ASR: the "transcript" is the pitch's name."""
+    for split in ("train", "dev"):
+        heard = [dataclasses.replace(e, task="asr", instruction="Transcribe.") for e in read_manifest(setup / f"{split}.jsonl")]
+        write_manifest(setup / f"asr_{split}.jsonl", heard)
+    return {"data__train": [str(setup / "asr_train.jsonl")], "data__eval": [str(setup / "asr_dev.jsonl")],
+            "align": {"steps": 3, "ctc_steps": 2, "tasks": ["asr"], "train": ["adaptor"]}, "optim__warmup_steps": 1}
+
+
+def test_a_run_opens_with_ctc_steps_that_train_only_the_adaptor(setup, asr_corpus, tmp_path):  # noqa: F811
     from safetensors.torch import load_file
 
     from audiollm.model import AudioLLM
     from audiollm.train import run_training
 
-    # The tone corpus as ASR: the "transcript" is the pitch's name.
-    for split in ("train", "dev"):
-        heard = [dataclasses.replace(e, task="asr", instruction="Transcribe.") for e in read_manifest(setup / f"{split}.jsonl")]
-        write_manifest(setup / f"asr_{split}.jsonl", heard)
-    run_dir = run_training(_recipe(setup, tmp_path / "run", steps=5, save_every=1, eval_every=5,
-                                   data__train=[str(setup / "asr_train.jsonl")], data__eval=[str(setup / "asr_dev.jsonl")],
-                                   align={"steps": 3, "ctc_steps": 2, "tasks": ["asr"], "train": ["adaptor"]},
-                                   optim__warmup_steps=1))
+    run_dir = run_training(_recipe(setup, tmp_path / "run", steps=5, save_every=1, eval_every=5, **asr_corpus))
     records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     assert [r["phase"] for r in records] == ["ctc", "ctc", "align", "main", "main"]
     assert all(r["loss"] > 0 and r["grad_norm"] > 0 for r in records)
@@ -86,3 +89,17 @@ def test_a_run_opens_with_ctc_steps_that_train_only_the_adaptor(setup, tmp_path)
     assert all(not after_ctc[key].any() for key in after_ctc if "lora_B" in key)
     adaptor = [key for key in after_ctc if key.startswith("speech_audio_adapter.")]
     assert any(not torch.equal(after_ctc[key], initial[key]) for key in adaptor)
+
+
+def test_two_processes_follow_the_one_process_curve_through_the_ctc_steps(setup, asr_corpus, tmp_path):  # noqa: F811
+    # The CTC loss reaches the adaptor through DDP's forward (speech_only), so its gradients are averaged
+    # over processes: a lost sync would let the second step's losses drift apart.
+    one = _run([_recipe(setup, tmp_path / "one", steps=4, grad_accum=2, eval_every=0, save_every=0, **asr_corpus)])
+    two = _run([_recipe(setup, tmp_path / "two", steps=4, grad_accum=1, eval_every=0, save_every=0, **asr_corpus),
+                "--nproc", "2"])
+    assert one.wait(timeout=300) == 0, one.stderr.read()
+    assert two.wait(timeout=300) == 0, two.stderr.read()
+    single, double = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert sorted(single) == sorted(double) == [1, 2, 3, 4]
+    for step in single:
+        assert single[step] == pytest.approx(double[step], rel=1e-4), step
