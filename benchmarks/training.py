@@ -1,6 +1,6 @@
-"""Training throughput of the default recipe (configs/default.yaml) on this machine.
+"""Training throughput of the default recipe (configs/default.yaml, or --recipe) on this machine.
 
-    python benchmarks/training.py [--steps 2] [--batch-size 16] [--precision fp32,bf16] [--stage1] [--threads N|auto] [--json out.json]
+    python benchmarks/training.py [--recipe configs/default.yaml] [--steps 2] [--batch-size 16] [--precision fp32,bf16] [--stage1] [--threads N|auto] [--json out.json]
 
 Runs the real training loop (audiollm.train.loop.train with the stage-2 task) for --steps optimiser
 steps plus one warm-up step, on a small corpus synthesised here with espeak-ng (3-10 s English clips:
@@ -118,9 +118,9 @@ def run(args, workdir: Path, precision: str) -> tuple[list[dict], list, object]:
     overrides = [*quick_run_overrides(args, workdir, run_dir), f"data.text=[{workdir / 'train.jsonl'}]",
                  f"precision={precision}",
                  # The multitask phase (all but the recipe's first align.steps steps): its steps are measured.
-                 "align.steps=0"]
+                 "align.steps=0", "align.ctc_steps=0"]
     overrides += [f"batch_size={args.batch_size}"] if args.batch_size else []
-    config = load_train_config(ROOT / "configs" / "default.yaml", overrides)
+    config = load_train_config(args.recipe, overrides)
     events: list = []
     train(lambda cfg, device, dist: Instrumented(InstructionTuning(cfg, device, dist), events), config)
     records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
@@ -170,6 +170,7 @@ def shares(records: list[dict], events: list, grad_accum: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", type=Path, default=ROOT / "configs" / "default.yaml", help="stage-2 recipe to time")
     parser.add_argument("--steps", type=int, default=2, help="timed steps (after one warm-up step)")
     parser.add_argument("--batch-size", type=int, default=None, help="global batch (default: the recipe's)")
     parser.add_argument("--examples", type=int, default=48)

@@ -9,7 +9,8 @@ reference transcript is computed three ways: hearing its own clip, hearing anoth
 to the same length (same speech-token count, so length gives nothing away), and hearing silence of
 that length. A model that uses the audio has a clearly lower loss with the right clip; a model that
 ignores it scores all three alike. With --transcribe N it also greedy-decodes the first N clips and
-reports their WER, so a checkpoint's listening can be read as transcripts too. Prints one JSON line.
+reports their WER, so a checkpoint's listening can be read as transcripts too; --whisper NAME scores a
+Whisper with its own decoder on the same clips beside it. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=12)
     parser.add_argument("--threads", type=threads_option, default=1, help="torch threads: a number or 'auto' (the idle cores)")
     parser.add_argument("--transcribe", type=int, default=0, metavar="N", help="also transcribe the first N clips")
+    parser.add_argument("--whisper", metavar="NAME", help="with --transcribe: also Whisper NAME (e.g. whisper-base) "
+                        "with its own decoder on the same clips")
     parser.add_argument("--out", help="also write the JSON result to this file (written whole, then renamed)")
     args = parser.parse_args()
     torch.set_num_threads(cpu_threads(args.threads))
@@ -91,6 +94,9 @@ def main() -> None:
               "mean_loss": means, "gain_over_other": round(means["other"] - means["right"], 4)}
     if args.transcribe:
         result["transcripts"] = transcribe(model, processor, examples[: args.transcribe], audios, args.language)
+        if args.whisper:
+            result["whisper"] = whisper_transcripts(args.whisper, examples[: args.transcribe], audios, args.language,
+                                                    cpu_threads(args.threads))
     line = json.dumps(result, ensure_ascii=False)
     print(line)
     if args.out:
@@ -110,6 +116,15 @@ def transcribe(model, processor, examples, audios, language: str) -> dict:
     references = [example.answer for example in examples]
     rate = error_rate(references, predictions, language)
     return {"wer": round(100 * rate.rate, 1), "pairs": [[r, p] for r, p in zip(references, predictions)]}
+
+
+def whisper_transcripts(name: str, examples, audios, language: str, threads: int) -> dict:
+    """Whisper's own greedy transcripts of the same clips (the cascade's transcriber) and their WER."""
+    from audiollm.cascade import _transcriber
+
+    predictions = _transcriber(name, "auto", "cpu", None, threads).transcribe(audios[: len(examples)])
+    rate = error_rate([example.answer for example in examples], predictions, language)
+    return {"name": name, "wer": round(100 * rate.rate, 1)}
 
 
 if __name__ == "__main__":
