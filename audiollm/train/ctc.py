@@ -6,8 +6,8 @@ something cheaper and more direct: each speech row should *be* a token embedding
 order, with CTC choosing where each token falls and a blank (the decoder's pad embedding) in between.
 No decoder forward is needed, so a step costs the frozen encoder and the adaptor only.
 
-A row is scored against every token of the training transcripts (the inventory, tens of thousands of
-ids rather than the full vocabulary) by cosine similarity over a temperature. Cosine leaves the row's
+A row is scored against every token of the training transcripts (the inventory: 2,878 for the corpus,
+not the 262k vocabulary) by cosine similarity over a temperature. Cosine leaves the row's
 length free, so a second term holds it at the length of the decoder's token rows (log-ratio squared).
 Rows and embeddings are compared as the decoder sees them: with its embedding scale applied to both.
 
