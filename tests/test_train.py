@@ -316,6 +316,15 @@ def test_data_weights_repeat_or_thin_the_main_phase_by_task_and_language():
     for bad in ("{asr: -1}", "{speech: 2}", "{'asr:zh:x': 1}"):
         with pytest.raises(ConfigError, match="data.weights"):
             load_train_config(None, ["steps=30", f"data.weights={bad}"])
+    # align.weights does the same for the alignment phase's clips (the transcribed ones count as asr).
+    aligned = DataOrder(task, load_train_config(None, ["steps=300", "batch_size=4", "align.steps=10",
+                                                       "align.weights={'asr:zh': 3}"]))
+    assert Counter(e.id[:6] for e in aligned.align_pool) == {"asr-zh": 120, "asr-en": 40}
+    assert Counter(e.id[:6] for e in aligned.pool) == Counter(e.id[:6] for e in spoken)  # the main phase unweighted
+    with pytest.raises(ConfigError, match="align.weights.asr:ta: no training example"):
+        DataOrder(task, load_train_config(None, ["steps=30", "align.steps=10", "align.weights={'asr:ta': 2}"]))
+    with pytest.raises(ConfigError, match="align.weights.speech"):
+        load_train_config(None, ["steps=30", "align.steps=10", "align.weights={speech: 2}"])
 
 
 def test_run_summary_counts_each_step_once_and_splits_the_phases(tmp_path, capsys):

@@ -97,6 +97,9 @@ class AlignSpec:
     # The phase's first ctc_steps steps train with the CTC alignment loss instead of the decoder's: speech
     # rows are taught to be the transcript's token embeddings (train/ctc.py; wants model.stack 5 or less).
     ctc_steps: int = 0
+    # Copies per epoch of the phase's clips, keyed like data.weights; the transcribed clips count as asr:
+    # {"asr:ta": 2} hears Tamil twice as often.
+    weights: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -159,10 +162,11 @@ class TrainConfig:
             raise ConfigError(f"model.stack is a number of encoder frames per speech token (1 or more), got {self.model.stack}")
         if self.align.ctc_steps and not self.align.steps:
             raise ConfigError("align.ctc_steps is part of the alignment phase: set align.steps too")
-        for key, weight in self.data.weights.items():
-            if key.split(":")[0] not in TASKS or key.count(":") > 1 or weight < 0:
-                raise ConfigError(f"data.weights.{key}: keys are a task or task:language ({', '.join(TASKS)}), "
-                                  f"values copies per epoch (0 or more); got {weight}")
+        for setting, weights in (("data.weights", self.data.weights), ("align.weights", self.align.weights)):
+            for key, weight in weights.items():
+                if key.split(":")[0] not in TASKS or key.count(":") > 1 or weight < 0:
+                    raise ConfigError(f"{setting}.{key}: keys are a task or task:language ({', '.join(TASKS)}), "
+                                      f"values copies per epoch (0 or more); got {weight}")
         if self.batch_size % self.grad_accum:
             raise ConfigError("batch_size must be a multiple of grad_accum")
         if self.steps < 1 or self.batch_size < 1:

@@ -76,15 +76,16 @@ class BatchPlan:
         return self._cached_batches[index]
 
 
-def weighted_pool(examples: Sequence[Example], weights: dict[str, float], seed: int) -> list[Example]:
-    """The examples an epoch of the main phase draws from: each one `weight` times, its weight named by
-    "task:language", else "task", else 1. The fraction of a weight is a seeded coin per example, tossed
+def weighted_pool(examples: Sequence[Example], weights: dict[str, float], seed: int,
+                  setting: str = "data.weights") -> list[Example]:
+    """The examples an epoch of a phase draws from (`setting` names its weights in the recipe): each one
+    `weight` times, its weight named by "task:language", else "task", else 1. The fraction of a weight is a seeded coin per example, tossed
     once per run (1.5: every example once, half of them twice), so the pool and a resumed run agree."""
     if not weights:
         return list(examples)
     for key in weights:
         if not any(key in (e.task, f"{e.task}:{e.language}") for e in examples):
-            raise ConfigError(f"data.weights.{key}: no training example is {key!r} (task or task:language)")
+            raise ConfigError(f"{setting}.{key}: no training example is {key!r} (task or task:language)")
     rng = random.Random(seed * 104_729 + 1)
     pool = []
     for example in examples:

@@ -102,6 +102,7 @@ class DataOrder:
                                     for a in [as_asr_example(e)] if a is not None]
             if not self.align_pool:
                 raise ConfigError(f"align.tasks {config.align.tasks}: no such training examples")
+            self.align_pool = weighted_pool(self.align_pool, config.align.weights, config.seed, "align.weights")
             self.align_plan = BatchPlan([e.duration for e in self.align_pool],
                                         config.batch_size, config.bucket_size, config.seed)
 
