@@ -25,7 +25,6 @@ from audiollm.evaluate.metrics import error_rate
 from audiollm.model import AudioLLM
 from audiollm.processor import AudioLLMProcessor
 from audiollm.train.ctc import TokenInventory, greedy_read
-from audiollm.train.data import as_asr_example
 
 
 def main() -> None:
@@ -43,10 +42,8 @@ def main() -> None:
         args.model = str(default_model_folder()[0])
     model = AudioLLM.from_pretrained(args.model).eval()
     processor = AudioLLMProcessor.from_pretrained(args.model, model.config)
-    heard = [e if e.task == "asr" else as_asr_example(e) for e in read_manifest(args.train)]
     embedding = model.text_decoder.get_input_embeddings()
-    inventory = TokenInventory.from_transcripts(processor.tokenizer, [e.answer for e in heard if e is not None],
-                                                embedding.num_embeddings)
+    inventory = TokenInventory.heard_in(processor.tokenizer, read_manifest(args.train), embedding.num_embeddings)
     classes = inventory.class_embeddings(embedding)
     clips: dict[str, list] = {}
     for example in read_manifest(args.data):

@@ -21,6 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from audiollm.train.data import as_asr_example
+
 IGNORE_INDEX = -100
 TEMPERATURE = 0.05  # cosine 1 vs 0 is then a logit gap of 20: confident over ~10^4 tokens
 NORM_WEIGHT = 1.0  # per row, against the summed CTC loss per token
@@ -43,6 +45,13 @@ class TokenInventory:
             seen.update(tokenizer(text, add_special_tokens=False)["input_ids"])
         blank = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         return cls(seen, vocab_size, blank)
+
+    @classmethod
+    def heard_in(cls, tokenizer, examples, vocab_size: int) -> "TokenInventory":
+        """The tokens of every transcript in `examples` that an alignment phase can hear: ASR answers and
+        the other tasks' transcribed clips (train/data.py's as_asr_example)."""
+        heard = [e if e.task == "asr" else as_asr_example(e) for e in examples]
+        return cls.from_transcripts(tokenizer, [e.answer for e in heard if e is not None], vocab_size)
 
     def __len__(self) -> int:
         return len(self.ids) + 1
@@ -78,8 +87,7 @@ def ctc_alignment_loss(speech_rows: torch.Tensor, rows_per_example: list[int], t
     class_embeddings: (K + 1, D) blank, then the inventory's tokens.
     """
     rows = speech_rows.float()
-    logits = nn.functional.normalize(rows, dim=-1) @ nn.functional.normalize(class_embeddings, dim=-1).T / TEMPERATURE
-    log_probs = logits.log_softmax(-1)
+    log_probs = (_cosine(rows, class_embeddings) / TEMPERATURE).log_softmax(-1)
     per_example = torch.split(log_probs, rows_per_example)
     longest = max(rows_per_example)
     padded = torch.stack([nn.functional.pad(p, (0, 0, 0, longest - len(p))) for p in per_example], dim=1)  # (T, B, C)
@@ -96,11 +104,15 @@ def ctc_alignment_loss(speech_rows: torch.Tensor, rows_per_example: list[int], t
 def greedy_read(speech_rows: torch.Tensor, class_embeddings: torch.Tensor, inventory: TokenInventory) -> list[int]:
     """The token ids one example's rows spell under greedy CTC decoding (best class per row, repeats
     merged, blanks dropped): what the rows say if read as tokens."""
-    similarity = nn.functional.normalize(speech_rows.float(), dim=-1) @ nn.functional.normalize(class_embeddings, dim=-1).T
-    best = similarity.argmax(-1).tolist()
+    best = _cosine(speech_rows.float(), class_embeddings).argmax(-1).tolist()
     spelled, previous = [], 0
     for index in best:
         if index != previous and index != 0:
             spelled.append(int(inventory.ids[index - 1]))
         previous = index
     return spelled
+
+
+def _cosine(rows: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
+    """(S, K + 1) cosine similarity of every row to every class."""
+    return nn.functional.normalize(rows, dim=-1) @ nn.functional.normalize(class_embeddings, dim=-1).T

@@ -79,8 +79,9 @@ class BatchPlan:
 def weighted_pool(examples: Sequence[Example], weights: dict[str, float], seed: int,
                   setting: str = "data.weights") -> list[Example]:
     """The examples an epoch of a phase draws from (`setting` names its weights in the recipe): each one
-    `weight` times, its weight named by "task:language", else "task", else 1. The fraction of a weight is a seeded coin per example, tossed
-    once per run (1.5: every example once, half of them twice), so the pool and a resumed run agree."""
+    `weight` times, its weight named by "task:language", else "task", else 1. The fraction of a weight is
+    a seeded coin per example, tossed once per run (1.5: every example once, half of them twice), so the
+    pool and a resumed run agree."""
     if not weights:
         return list(examples)
     for key in weights:

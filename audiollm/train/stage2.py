@@ -17,7 +17,7 @@ from audiollm.processor import AudioLLMProcessor, Turn
 from audiollm.train.config import ModelSpec, TrainConfig
 from audiollm.errors import ConfigError
 from audiollm.train.ctc import TokenInventory, ctc_alignment_loss, greedy_read
-from audiollm.train.data import as_asr_example, as_text_example, conversation_of, load_examples
+from audiollm.train.data import as_text_example, conversation_of, load_examples
 from audiollm.train.distributed import Distributed
 from audiollm.train.parts import export_trained_parts, merge_trained_parts, set_trainable
 
@@ -81,13 +81,9 @@ class InstructionTuning:
         if data.text_replay and not self.text_examples:
             raise ConfigError(f"data.text_replay is set but {data.text} hold no text or transcribed SI/SQA examples")
         self.eval_examples = load_examples(data.eval, data.tasks, data.max_audio_seconds)[0][: config.eval_examples]
-        self.inventory = self._ctc_inventory() if config.align.ctc_steps else None
-
-    def _ctc_inventory(self) -> TokenInventory:
-        """The tokens of every transcript the alignment phase can hear (ASR answers, other clips' transcripts)."""
-        heard = [e if e.task == "asr" else as_asr_example(e) for e in self.train_examples]
-        return TokenInventory.from_transcripts(self.processor.tokenizer, [e.answer for e in heard if e is not None],
-                                               self.model.text_decoder.get_input_embeddings().num_embeddings)
+        vocab_size = self.model.text_decoder.get_input_embeddings().num_embeddings
+        self.inventory = (TokenInventory.heard_in(self.processor.tokenizer, self.train_examples, vocab_size)
+                          if config.align.ctc_steps else None)
 
     def collate(self, examples: list) -> dict[str, torch.Tensor]:
         conversations, answers = zip(*(conversation_of(example) for example in examples))
