@@ -47,6 +47,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     real.add_argument("--no-real", action="store_true", help="skip the real-speech test sets")
     real.add_argument("--real-only", action="store_true", help="only (re)build the real-speech test sets")
     parser.add_argument("--real-limit", type=int, default=None, help="at most this many real clips per source")
+    parser.add_argument("--open-text-hours", type=float, default=0.0,
+                        help="add this many hours of English ASR reading free sentences from Debian's `fortunes` "
+                             "package (train, plus a held-out test_open_text split in unseen voices); default 0")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     parser.set_defaults(run=run)
     return parser
@@ -59,9 +62,14 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("audiollm synth: --workers must be at least 1", file=sys.stderr)
         return 1
+    if args.open_text_hours < 0 or (args.open_text_hours > 0 and args.real_only):
+        print("audiollm synth: --open-text-hours must be >= 0 and needs the synthetic build (not --real-only)",
+              file=sys.stderr)
+        return 1
     request = BuildRequest(out=args.out, hours=args.hours, seed=args.seed, workers=args.workers,
                            tasks=args.tasks, languages=args.languages, synthetic=not args.real_only,
-                           real=not args.no_real, real_limit=args.real_limit, progress=not args.quiet)
+                           real=not args.no_real, real_limit=args.real_limit, open_text_hours=args.open_text_hours,
+                           progress=not args.quiet)
     try:
         summary = build_corpus(request)
     except AudioLLMError as error:

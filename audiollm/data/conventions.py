@@ -8,8 +8,9 @@ Evaluation imports these instead of repeating the strings:
 from __future__ import annotations
 
 # Split names, one manifest per split: <out>/<split>.jsonl
-SPLITS = ("train", "dev", "test_seen", "test_unseen_voice", "test_unseen_template", "test_real")
-SYNTHETIC_SPLITS = SPLITS[:-1]
+SYNTHETIC_SPLITS = ("train", "dev", "test_seen", "test_unseen_voice", "test_unseen_template")
+# test_open_text: held-out free English sentences read by unseen voices (only with --open-text-hours).
+SPLITS = SYNTHETIC_SPLITS + ("test_real", "test_open_text")
 # Splits that must never contain an unseen speaker.
 SEEN_VOICE_SPLITS = ("train", "dev", "test_seen", "test_unseen_template")
 

@@ -34,6 +34,7 @@ SPLIT_NAMES = {
     "test_unseen_voice": "unseen voices",
     "test_unseen_template": "unseen templates",
     "test_real": "real speech",
+    "test_open_text": "open text",
     "test_longform": "long-form",
     "test_text": "general text",
 }

@@ -1,0 +1,96 @@
+"""Open-vocabulary ASR examples (`audiollm synth --open-text-hours`): sentence extraction, held-out split, build."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from audiollm.cli import synth
+from audiollm.data import open_text
+from audiollm.data.open_text import is_held_out, plan_open_text, read_sentences
+from audiollm.data.voices import available_voices
+from audiollm.errors import ConfigError
+
+needs_espeak = pytest.mark.skipif(not any(v.engine == "espeak" for v in available_voices()),
+                                  reason="espeak-ng is not installed (apt-get install espeak-ng)")
+
+WORDS = ("river", "lantern", "orchard", "violin", "harbour", "meadow", "thunder", "pencil", "garden", "castle")
+
+
+def write_fortunes(folder: Path, count: int = 400) -> Path:
+    """A fake fortune collection: `count` distinct plain sentences plus entries the reader must drop."""
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = [f"The {WORDS[i % 10]} near the {WORDS[(i // 10) % 10]} keeps {WORDS[(i // 100) % 10]} "
+               f"number {'x' * (1 + i // 1000)}{chr(97 + i % 26)}{chr(97 + (i // 26) % 26)} quietly." for i in range(count)]
+    entries += [
+        "Two whole sentences live here. The second one is also long enough to keep!\n\t\t-- A. Author",
+        "Too short here.",
+        "Call 555 0199 before nine in the morning please.",         # digits: not speakable as written
+        "Q: Why did the chicken cross the busy road today?",        # a label, not speech
+        "for (i = 0; i < n; i++) { print the value of it here; }",  # code
+    ]
+    (folder / "plain").write_text("\n%\n".join(entries) + "\n", encoding="latin-1")
+    (folder / "plain.dat").write_bytes(b"\x00\x01index")
+    (folder / "ascii-art").write_text("The castle of the river is drawn here with stars.\n%\n", encoding="latin-1")
+    return folder
+
+
+def test_sentences_are_speakable_single_sentences(tmp_path):
+    sentences = read_sentences(write_fortunes(tmp_path / "fortunes", count=30))
+    assert "Two whole sentences live here." in sentences
+    assert "The second one is also long enough to keep!" in sentences
+    assert len(sentences) == 32  # 30 plain + 2 split from one entry; the rest dropped
+    for dropped in ("Too short", "555", "Q:", "for (", "drawn here", "Author"):
+        assert not any(dropped in s for s in sentences), dropped
+    assert sentences == sorted(set(sentences))
+
+
+def test_missing_collection_names_the_package(tmp_path):
+    with pytest.raises(ConfigError, match="apt-get install fortunes"):
+        read_sentences(tmp_path / "absent")
+
+
+def test_held_out_tenth_is_fixed_by_text():
+    texts = [f"Sentence number {chr(97 + i % 26)}{chr(97 + i // 26)} is here." for i in range(600)]
+    held = [t for t in texts if is_held_out(t)]
+    assert 30 <= len(held) <= 90  # about a tenth
+    assert held == [t for t in texts if is_held_out(t)]
+
+
+@needs_espeak
+def test_plan_keeps_test_sentences_out_of_train_and_is_seeded(tmp_path):
+    folder = write_fortunes(tmp_path / "fortunes")
+    specs = plan_open_text(3, 0.3, folder)
+    assert specs == plan_open_text(3, 0.3, folder) and specs != plan_open_text(4, 0.3, folder)
+    by_split = {split: [s for s in specs if s["split"] == split] for split in ("train", "test_open_text")}
+    assert by_split["train"] and by_split["test_open_text"]
+    assert all(not is_held_out(s["answer"]) and s["speakers"][0]["seen"] for s in by_split["train"])
+    assert all(is_held_out(s["answer"]) and not s["speakers"][0]["seen"] for s in by_split["test_open_text"])
+    for spec in specs:
+        assert spec["task"] == "asr" and spec["language"] == "en" and spec["meta"]["open_text"]
+        assert spec["answer"] == spec["meta"]["transcript"] == spec["segments"][0]["text"]
+    assert plan_open_text(3, 0, folder) == []
+    with pytest.raises(ConfigError, match="fewer hours"):
+        plan_open_text(3, 50.0, folder)
+
+
+@needs_espeak
+def test_synth_adds_open_text_rows_and_a_test_split(tmp_path, monkeypatch):
+    monkeypatch.setattr(open_text, "FORTUNE_DIR", write_fortunes(tmp_path / "fortunes"))
+    parser = argparse.ArgumentParser()
+    synth.register(parser.add_subparsers())
+    out = tmp_path / "corpus"
+    args = parser.parse_args(["synth", "--out", str(out), "--hours", "0.005", "--tasks", "asr", "--languages", "en",
+                              "--no-real", "--quiet", "--open-text-hours", "0.02"])
+    assert args.run(args) == 0
+    train = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    test = [json.loads(line) for line in (out / "test_open_text.jsonl").read_text().splitlines()]
+    open_rows = [r for r in train if r["meta"].get("open_text")]
+    assert open_rows and len(open_rows) < len(train) and test
+    for row in open_rows + test:
+        assert row["answer"] == row["meta"]["transcript"] and (out / row["audio"]).stat().st_size > 1000
+    assert {r["split"] for r in test} == {"test_open_text"}
+    assert json.loads((out / "plan.json").read_text())["args"]["open_text_hours"] == 0.02
