@@ -239,12 +239,12 @@ class AudioLLM(nn.Module):
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, **generate_kwargs
         )
 
-    def new_adaptor(self, seed: int = 0, **changes) -> None:
+    def new_adaptor(self, seed: int = 0, fresh: bool = False, **changes) -> None:
         """Replace the adaptor by a freshly initialised one of another shape (`changes` to the config's
         `adaptor` and `speech_mlp_scale_factor`): a base gets an adaptor that stacks fewer frames before
         training, or takes the shape of trained parts it is about to load. The old adaptor is dropped;
-        an adaptor that already has that shape is kept."""
-        if all(getattr(self.config, key) == value for key, value in changes.items()):
+        an adaptor that already has that shape is kept, unless `fresh` (an untrained control of a trained model)."""
+        if not fresh and all(getattr(self.config, key) == value for key, value in changes.items()):
             return
         self.config = dataclasses.replace(self.config, **changes)
         old = self.speech_audio_adapter

@@ -92,3 +92,28 @@ def test_ctc_probe_head_learns_to_read_labels_out_of_frames():
     assert sum(curve[-10:]) < 0.2 * sum(curve[:10])
     unseen = [[1, 1, 2], [3], [2, 3, 1, 3]]  # a repeated label survives: its frames are apart
     assert probe.greedy(head, [clip(s) for s in unseen]) == unseen
+
+
+def test_para_probe_reads_a_linear_label_and_not_a_random_one():
+    """experiments/para_probe.py's probe: pooled views whose first feature carries the label are read
+    almost perfectly on held-out clips; labels unrelated to the features stay near chance."""
+    import torch
+
+    spec = importlib.util.spec_from_file_location("para_probe", ROOT / "experiments" / "para_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    generator = torch.Generator().manual_seed(0)
+    labels = ["low", "medium", "high"]
+
+    def clips(count):
+        y = [labels[i % 3] for i in range(count)]
+        x = torch.randn(count, 16, generator=generator)
+        x[:, 0] += 6.0 * torch.tensor([labels.index(label) for label in y], dtype=torch.float)
+        return x, y
+
+    (train_x, train_y), (test_x, test_y) = clips(90), clips(60)
+    assert probe.probe_accuracy(train_x, train_y, test_x, test_y) > 0.9
+    shuffled = [labels[int(i)] for i in torch.randint(0, 3, (60,), generator=generator)]
+    assert probe.probe_accuracy(train_x, train_y, test_x, shuffled) < 0.6
+    states = torch.arange(12.0).reshape(6, 2)
+    assert probe.pooled(states).tolist() == [5.0, 6.0] + [states[:, 0].std(unbiased=False).item()] * 2

@@ -285,6 +285,19 @@ def test_alignment_phase_can_hear_other_tasks_transcribed_clips_as_asr():
     assert all(e.task == "asr" for step in range(4) for e in order.batch(step))
     with pytest.raises(ConfigError, match="add asr to align.tasks"):
         load_train_config(None, ["steps=20", "align.steps=4", "align.tasks=[si]", "align.transcribed=true"])
+    # CTC steps spell transcripts: with other tasks in the phase, they draw only its ASR examples (the
+    # transcribed clips included), and the decoder-loss steps after them draw the whole pool.
+    config = load_train_config(None, ["steps=60", "batch_size=4", "align.steps=50", "align.ctc_steps=20",
+                                      "align.tasks=[asr, si]", "align.transcribed=true"])
+    order = DataOrder(task, config)
+    assert sorted(e.id for e in order.ctc_pool) == sorted([f"asr{i}" for i in range(4)] + [f"si{i}-asr" for i in range(4)])
+    assert all(e.task == "asr" for step in range(20) for e in order.batch(step))
+    assert {e.task for step in range(20, 50) for e in order.batch(step)} == {"asr", "si"}
+    # With align.tasks [asr] both parts walk one plan: the same batches as a phase without CTC steps.
+    plain = DataOrder(task, load_train_config(None, ["steps=20", "batch_size=4", "align.steps=8", "align.transcribed=true"]))
+    with_ctc = DataOrder(task, load_train_config(None, ["steps=20", "batch_size=4", "align.steps=8", "align.ctc_steps=3",
+                                                        "align.transcribed=true"]))
+    assert [[e.id for e in plain.batch(s)] for s in range(8)] == [[e.id for e in with_ctc.batch(s)] for s in range(8)]
 
 
 def test_data_weights_repeat_or_thin_the_main_phase_by_task_and_language():

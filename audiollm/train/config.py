@@ -152,9 +152,9 @@ class TrainConfig:
                 raise ConfigError("align.transcribed turns other clips into ASR examples: add asr to align.tasks")
             if not 0 <= self.align.ctc_steps <= self.align.steps:
                 raise ConfigError("align.ctc_steps counts steps of the alignment phase: between 0 and align.steps")
-            if self.align.ctc_steps and (self.align.tasks != ["asr"] or "adaptor" not in self.align.train):
-                raise ConfigError("align.ctc_steps aligns the adaptor's rows to transcripts: it needs align.tasks [asr] "
-                                  "and adaptor in align.train")
+            if self.align.ctc_steps and ("asr" not in self.align.tasks or "adaptor" not in self.align.train):
+                raise ConfigError("align.ctc_steps aligns the adaptor's rows to transcripts: it needs asr in "
+                                  "align.tasks and adaptor in align.train")
             unknown = set(self.align.train) - {"adaptor", "lora", "encoder", "decoder"}
             if unknown or not self.align.train:
                 raise ConfigError(f"align.train names parameter groups of adaptor, lora, encoder, decoder; got {self.align.train}")

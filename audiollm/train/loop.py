@@ -86,7 +86,9 @@ def phase_at(step: int, config: TrainConfig) -> str:
 
 class DataOrder:
     """Which examples each optimiser step uses: the alignment phase's plan (only align.tasks, whole
-    batches of them) for the first align.steps steps, then the main plan plus text replay."""
+    batches of them) for the first align.steps steps, then the main plan plus text replay. The CTC
+    steps that open the alignment phase spell transcripts, so they draw only its ASR examples (all of
+    them when align.tasks is [asr]: then both parts of the phase walk one plan)."""
 
     def __init__(self, task: Task, config: TrainConfig):
         self.task, self.seed = task, config.seed
@@ -98,16 +100,24 @@ class DataOrder:
         if self.align_steps:
             self.align_pool = [e for e in task.train_examples if e.task in config.align.tasks]
             if config.align.transcribed:  # the other tasks' clips, heard as ASR (their transcripts as answers)
-                self.align_pool += [a for e in task.train_examples if e.task not in config.align.tasks
+                self.align_pool += [a for e in task.train_examples if e.task != "asr"
                                     for a in [as_asr_example(e)] if a is not None]
             if not self.align_pool:
                 raise ConfigError(f"align.tasks {config.align.tasks}: no such training examples")
             self.align_pool = weighted_pool(self.align_pool, config.align.weights, config.seed, "align.weights")
             self.align_plan = BatchPlan([e.duration for e in self.align_pool],
                                         config.batch_size, config.bucket_size, config.seed)
+            self.ctc_pool, self.ctc_plan = self.align_pool, self.align_plan
+            if config.align.ctc_steps and any(e.task != "asr" for e in self.align_pool):
+                self.ctc_pool = [e for e in self.align_pool if e.task == "asr"]
+                self.ctc_plan = BatchPlan([e.duration for e in self.ctc_pool],
+                                          config.batch_size, config.bucket_size, config.seed)
+        self.ctc_steps = config.align.ctc_steps
 
     def batch(self, step: int) -> list:
         """The global batch of examples for optimiser step `step` (0-based); a pure function of it."""
+        if step < self.ctc_steps:
+            return [self.ctc_pool[i] for i in self.ctc_plan.batch(step)]
         if step < self.align_steps:
             return [self.align_pool[i] for i in self.align_plan.batch(step)]
         step -= self.align_steps  # the main phase starts its own epochs at its first step
