@@ -51,6 +51,11 @@ def default_model_folder() -> tuple[Path, str | None]:
     return folder, None if TRAINED_PARTS.is_file() else UNTRAINED_NOTICE
 
 
+def resolve_model_folder(name: str) -> str:
+    """A script's model argument as a folder: "default" is the shipped default (built on first use)."""
+    return str(default_model_folder()[0]) if name == "default" else name
+
+
 def apply_trained_parts(folder: Path, parts_file: Path) -> None:
     """Merge the trained parts (full tensors and LoRA deltas) into the model at `folder`; mark it trained."""
     from audiollm.model import AudioLLM

@@ -29,6 +29,7 @@ from audiollm.api import cpu_threads
 from audiollm.cli.core import threads_option
 from audiollm.config import SETTINGS_BEFORE_THEY_EXISTED
 from audiollm.data.manifest import read_manifest
+from audiollm.default import resolve_model_folder
 from audiollm.evaluate.data import load_audio
 from audiollm.evaluate.metrics import error_rate
 from audiollm.model import AudioLLM
@@ -56,10 +57,7 @@ def main() -> None:
     parser.add_argument("--out", help="also write the JSON result to this file (written whole, then renamed)")
     args = parser.parse_args()
     torch.set_num_threads(cpu_threads(args.threads))
-    if args.model == "default":  # the shipped default, assembled and cached on first use
-        from audiollm.default import default_model_folder
-
-        args.model = str(default_model_folder()[0])
+    args.model = resolve_model_folder(args.model)  # "default": the shipped default, built on first use
     model = AudioLLM.from_pretrained(args.model).eval()
     if args.encoder_input:
         model.config = dataclasses.replace(model.config, encoder_input=args.encoder_input)

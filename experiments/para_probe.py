@@ -26,6 +26,7 @@ from audiollm.api import cpu_threads
 from audiollm.cli.core import threads_option
 from audiollm.data.manifest import read_manifest
 from audiollm.data.render import write_atomic
+from audiollm.default import resolve_model_folder
 from audiollm.evaluate.data import load_audio
 from audiollm.model import AudioLLM, whisper_encoder_states
 from audiollm.processor import AudioLLMProcessor
@@ -106,10 +107,7 @@ def main() -> None:
     parser.add_argument("--out", help="also write the JSON result here (written whole, then renamed)")
     args = parser.parse_args()
     torch.set_num_threads(cpu_threads(args.threads))
-    if args.model == "default":
-        from audiollm.default import default_model_folder
-
-        args.model = str(default_model_folder()[0])
+    args.model = resolve_model_folder(args.model)  # "default": the shipped default, built on first use
     model = AudioLLM.from_pretrained(args.model).eval()
     processor = AudioLLMProcessor.from_pretrained(args.model, model.config)
     if args.fresh_adaptor:

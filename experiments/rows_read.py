@@ -20,6 +20,7 @@ import torch
 from audiollm.api import cpu_threads
 from audiollm.cli.core import threads_option
 from audiollm.data.manifest import read_manifest
+from audiollm.default import resolve_model_folder
 from audiollm.evaluate.data import load_audio
 from audiollm.evaluate.metrics import error_rate
 from audiollm.model import AudioLLM
@@ -36,10 +37,7 @@ def main() -> None:
     parser.add_argument("--threads", type=threads_option, default=1)
     args = parser.parse_args()
     torch.set_num_threads(cpu_threads(args.threads))
-    if args.model == "default":
-        from audiollm.default import default_model_folder
-
-        args.model = str(default_model_folder()[0])
+    args.model = resolve_model_folder(args.model)  # "default": the shipped default, built on first use
     model = AudioLLM.from_pretrained(args.model).eval()
     processor = AudioLLMProcessor.from_pretrained(args.model, model.config)
     embedding = model.text_decoder.get_input_embeddings()
