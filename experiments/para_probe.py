@@ -28,7 +28,7 @@ from audiollm.data.manifest import read_manifest
 from audiollm.data.render import write_atomic
 from audiollm.default import resolve_model_folder
 from audiollm.evaluate.data import load_audio
-from audiollm.model import AudioLLM, whisper_encoder_states
+from audiollm.model import AudioLLM
 from audiollm.processor import AudioLLMProcessor
 
 MAX_SECONDS = 30.0  # one encoder window, as in training (data.max_audio_seconds)
@@ -44,13 +44,17 @@ def pooled(states: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def views(model: AudioLLM, processor: AudioLLMProcessor, example) -> dict[str, torch.Tensor]:
-    """The clip's pooled encoder states (after ln_speech) and pooled speech rows."""
+    """The clip's pooled encoder states (after ln_speech) and pooled speech rows, from one encoder pass:
+    a hook keeps ln_speech's output while the model computes the rows."""
     features = processor.features([load_audio(example)])
-    frames, mask = whisper_encoder_states(model.speech_encoder, features["input_features"],
-                                          features["feature_attention_mask"])
-    encoder = model.ln_speech(frames[0, : int(mask[0].sum())])
-    rows = model.speech_rows(features["input_features"], features["feature_attention_mask"])
-    return {"encoder": pooled(encoder.float()), "rows": pooled(rows.float())}
+    kept = []
+    hook = model.ln_speech.register_forward_hook(lambda module, inputs, output: kept.append(output))
+    try:
+        rows = model.speech_rows(features["input_features"], features["feature_attention_mask"])
+    finally:
+        hook.remove()
+    real_frames = int(features["feature_attention_mask"][0, ::2].sum())  # the encoder halves the mel frames
+    return {"encoder": pooled(kept[0][0, :real_frames].float()), "rows": pooled(rows.float())}
 
 
 def fit_probe(x: torch.Tensor, y: torch.Tensor, classes: int, l2: float) -> nn.Linear:

@@ -41,7 +41,7 @@ OPEN_TEXT_SPLITS = ("train", "test_open_text")
 def read_sentences(folder: Path | None = None) -> list[str]:
     """Every speakable sentence of the fortune files in `folder` (default FORTUNE_DIR), deduplicated and sorted."""
     folder = Path(folder or FORTUNE_DIR)
-    files = sorted(p for p in Path(folder).glob("*") if p.is_file() and "." not in p.name
+    files = sorted(p for p in folder.glob("*") if p.is_file() and "." not in p.name
                    and p.name not in SKIPPED_FILES) if folder.is_dir() else []
     if not files:
         raise ConfigError(f"no fortune files in {folder}: --open-text-hours reads Debian's `fortunes` "
