@@ -35,6 +35,7 @@ def _trained_parts_digest() -> str:
 def default_model_folder() -> tuple[Path, str | None]:
     """Return (folder of the ready default model, notice or None), building it on first use."""
     from audiollm.convert.build import build_audiollm
+    from audiollm.train.parts import MODEL_PARTS_FILE
 
     digest = _trained_parts_digest()
     folder = cache_dir("models") / f"default-{digest}"
@@ -48,6 +49,8 @@ def default_model_folder() -> tuple[Path, str | None]:
                 apply_trained_parts(staging, TRAINED_PARTS)
             shutil.rmtree(folder, ignore_errors=True)
             staging.rename(folder)
+        elif TRAINED_PARTS.is_file() and not (folder / MODEL_PARTS_FILE).is_file():
+            shutil.copyfile(TRAINED_PARTS, folder / MODEL_PARTS_FILE)  # built before model folders kept them
     return folder, None if TRAINED_PARTS.is_file() else UNTRAINED_NOTICE
 
 
@@ -59,11 +62,12 @@ def resolve_model_folder(name: str) -> str:
 def apply_trained_parts(folder: Path, parts_file: Path) -> None:
     """Merge the trained parts (full tensors and LoRA deltas) into the model at `folder`; mark it trained."""
     from audiollm.model import AudioLLM
-    from audiollm.train.parts import merge_trained_parts
+    from audiollm.train.parts import MODEL_PARTS_FILE, merge_trained_parts
 
     model = AudioLLM.from_pretrained(folder)
     merge_trained_parts(model, parts_file)
     model.save_pretrained(folder)
+    shutil.copyfile(parts_file, folder / MODEL_PARTS_FILE)  # a run that starts from this model builds on them
     info_path = folder / "build_info.json"
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     info.update(trained=True, trained_parts=str(parts_file.name), trained_digest=_trained_parts_digest())

@@ -16,6 +16,7 @@ import pytest
 import soundfile
 import torch
 import yaml
+from safetensors import safe_open
 from tiny_models import tiny_config, tiny_tokenizer
 
 from audiollm.data.manifest import Example, write_manifest
@@ -159,6 +160,33 @@ def test_lora_export_merges_back_exactly(setup):
     with torch.no_grad():
         difference = (model.eval()(**batch).logits - merged.eval()(**batch).logits).abs().max().item()
     assert difference < 1e-4
+
+
+def _logits(model_or_folder, processor) -> torch.Tensor:
+    model = model_or_folder if isinstance(model_or_folder, AudioLLM) else AudioLLM.from_pretrained(model_or_folder)
+    batch = processor([[Turn("user", "hello", [np.zeros(8000, dtype=np.float32) + 0.1])]])
+    with torch.no_grad():
+        return model.eval()(**batch).logits
+
+
+def test_a_run_from_a_trained_model_exports_parts_that_count_from_the_first_base(setup, tmp_path):
+    from audiollm.train import run_training
+
+    # Two LoRA legs, then a leg that trains the decoder in full (the earlier LoRA deltas live in it then).
+    first = run_training(_recipe(setup, tmp_path / "first", steps=4, eval_every=0, optim__lr=3e-2))
+    second = run_training(_recipe(setup, tmp_path / "second", steps=4, eval_every=0, optim__lr=3e-2,
+                                  model__init=str(first / "model")))
+    third = run_training(_recipe(setup, tmp_path / "third", steps=2, eval_every=0, trainable__decoder="full",
+                                 model__init=str(second / "model")))
+    processor = AudioLLMProcessor.from_pretrained(setup / "model")
+    for run_dir in (second, third):
+        rebuilt = AudioLLM.from_pretrained(setup / "model")
+        merge_trained_parts(rebuilt, run_dir / "trained_parts.safetensors")  # onto the first base alone
+        assert (_logits(rebuilt, processor) - _logits(run_dir / "model", processor)).abs().max().item() < 1e-4
+    # Not vacuous: the legs changed the model, and the second leg's parts carry both LoRA ranks.
+    assert (_logits(first / "model", processor) - _logits(second / "model", processor)).abs().max().item() > 1e-3
+    with safe_open(str(second / "trained_parts.safetensors"), framework="pt") as handle:
+        assert handle.get_slice("text_decoder.model.layers.0.self_attn.q_proj.lora_A").get_shape()[0] == 8
 
 
 def test_resume_after_kill_reproduces_the_uninterrupted_run(setup, tmp_path):

@@ -21,6 +21,9 @@ from audiollm.model import AudioLLM
 
 LORA_SCALES_KEY = "lora_scales"  # safetensors metadata: JSON {module name: alpha / r}
 CONFIG_KEY = "audiollm_config"  # safetensors metadata: the trained model's AudioLLMConfig (e.g. encoder_input)
+# Inside a model folder: the trained parts that turned the package-built base into this model. A run that
+# starts from such a folder composes its own parts onto them, so its export still ships on the base alone.
+MODEL_PARTS_FILE = "trained_parts.safetensors"
 
 
 def set_trainable(model: AudioLLM, adaptor: bool, encoder: str, decoder: str, lora=None) -> None:
@@ -113,3 +116,41 @@ def merge_trained_parts(model: AudioLLM, path: str | Path) -> None:
                 down = handle.get_tensor(f"{module_name}.lora_A")
                 up = handle.get_tensor(f"{module_name}.lora_B")
                 weight += (up.float() @ down.float() * scale).to(weight.dtype)  # parts may ship as float16
+
+
+def compose_trained_parts(earlier: str | Path, later: str | Path, out: str | Path) -> None:
+    """The parts of a model trained from an already trained one, counted from the first one's base.
+
+    `earlier` took the base to the starting model, `later` took the starting model further. Full tensors
+    in `later` replace those in `earlier`; an earlier LoRA delta on a matrix that `later` trained in full
+    is already inside that matrix and is dropped. LoRA deltas on the same matrix add up, which is one
+    LoRA of the summed rank: B1 A1 s1 + B2 A2 s2 = [B1 s1 | B2 s2] [A1 ; A2], with scale 1.
+    """
+    first, first_scales, _ = _read_parts(earlier)
+    second, second_scales, metadata = _read_parts(later)
+    tensors = {key: value for key, value in first.items() if not key.endswith((".lora_A", ".lora_B"))}
+    tensors.update({key: value for key, value in second.items() if not key.endswith((".lora_A", ".lora_B"))})
+    scales = {}
+    for module in sorted(set(first_scales) | set(second_scales)):
+        pairs = [(parts[f"{module}.lora_A"], parts[f"{module}.lora_B"] * parts_scales[module])
+                 for parts, parts_scales in ((first, first_scales), (second, second_scales))
+                 if module in parts_scales]
+        if f"{module}.weight" in second and module not in second_scales:
+            continue  # trained in full afterwards: the earlier delta is part of that weight now
+        if f"{module}.weight" in second:
+            raise ConfigError(f"{later}: {module} has both a full weight and LoRA factors")
+        tensors[f"{module}.lora_A"] = torch.cat([down for down, _ in pairs], dim=0).contiguous()
+        tensors[f"{module}.lora_B"] = torch.cat([up for _, up in pairs], dim=1).contiguous()
+        scales[module] = 1.0
+    path = Path(out)
+    temporary = path.with_suffix(".tmp")
+    save_file(tensors, temporary, metadata={**metadata, LORA_SCALES_KEY: json.dumps(scales)})
+    temporary.replace(path)
+
+
+def _read_parts(path: str | Path) -> tuple[dict, dict, dict]:
+    """(float32 tensors, {module: LoRA scale}, metadata) of a trained-parts file."""
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+        tensors = {key: handle.get_tensor(key).float() for key in handle.keys()}
+    return tensors, json.loads(metadata.get(LORA_SCALES_KEY, "{}")), metadata

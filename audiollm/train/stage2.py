@@ -19,7 +19,8 @@ from audiollm.errors import ConfigError
 from audiollm.train.ctc import TokenInventory, ctc_alignment_loss, greedy_read
 from audiollm.train.data import as_text_example, conversation_of, load_examples
 from audiollm.train.distributed import Distributed
-from audiollm.train.parts import export_trained_parts, merge_trained_parts, set_trainable
+from audiollm.train.parts import (MODEL_PARTS_FILE, compose_trained_parts, export_trained_parts, merge_trained_parts,
+                                  set_trainable)
 
 _QUICK_EVAL_GENERATIONS = 16  # generated answers per evaluation (the dev loss uses every eval example)
 
@@ -199,6 +200,10 @@ class InstructionTuning:
         merge_trained_parts(merged, parts)  # also takes the trained config (encoder_input, ...)
         merged.save_pretrained(run_dir / "model")
         self.processor.save_pretrained(run_dir / "model")
+        starting_parts = Path(self.base_folder) / MODEL_PARTS_FILE
+        if starting_parts.is_file():  # started from a trained model: count the parts from its base instead
+            compose_trained_parts(starting_parts, parts, parts)
+        shutil.copyfile(parts, run_dir / "model" / MODEL_PARTS_FILE)
         return {"trained_parts": str(parts), "trained_parameters": counts, "base": str(self.base_folder),
                 "train_examples": len(self.train_examples), "skipped_too_long": self.skipped_too_long,
                 "config": dataclasses.asdict(self.model.config)}
