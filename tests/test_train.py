@@ -170,8 +170,11 @@ def _logits(model_or_folder, processor) -> torch.Tensor:
 
 
 def test_a_run_from_a_trained_model_exports_parts_that_count_from_the_first_base(setup, tmp_path):
+    from audiollm.errors import ConfigError
     from audiollm.train import run_training
 
+    with pytest.raises(ConfigError, match="model.init=.*not a model folder"):  # a first leg not run yet
+        run_training(_recipe(setup, tmp_path / "orphan", model__init=str(tmp_path / "first" / "model")))
     # Two LoRA legs, then a leg that trains the decoder in full (the earlier LoRA deltas live in it then).
     first = run_training(_recipe(setup, tmp_path / "first", steps=4, eval_every=0, optim__lr=3e-2))
     second = run_training(_recipe(setup, tmp_path / "second", steps=4, eval_every=0, optim__lr=3e-2,

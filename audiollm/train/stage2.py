@@ -50,6 +50,9 @@ def resolve_model_folder(spec: ModelSpec, dist: Distributed) -> Path:
         from audiollm.default import default_model_folder
 
         return default_model_folder()[0]
+    if not (Path(spec.init) / "config.json").is_file():  # e.g. a recipe's first leg that has not run yet
+        raise ConfigError(f"model.init={spec.init}: not a model folder (give 'default', a run's model/ folder, "
+                          "or model.encoder and model.decoder)")
     return Path(spec.init)
 
 
