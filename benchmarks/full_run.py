@@ -1,6 +1,6 @@
 """How long a recipe's whole run takes on a machine that cannot build the model's base (a GPU machine).
 
-    python benchmarks/full_run.py pack KIT [--recipe configs/default.yaml] [--clips 2000]   # here
+    python benchmarks/full_run.py pack KIT [--recipe configs/default-v7.yaml] [--clips 2000]   # here
     python benchmarks/full_run.py run KIT [--work DIR] [--run NAME] [--limit-s 480] [--json out.json] [key=value ...]
 
 Issue 4 asks that the default recipe's full run fit in 10 minutes on one GPU. The lent GPU machines take
@@ -189,12 +189,12 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     packing = sub.add_parser("pack", help="write the kit here")
     packing.add_argument("kit", type=Path)
-    packing.add_argument("--recipe", type=Path, default=ROOT / "configs" / "default.yaml")
+    packing.add_argument("--recipe", type=Path, default=ROOT / "configs" / "default-v7.yaml")
     packing.add_argument("--clips", type=int, default=2000, help="training examples sampled (default 2000)")
     packing.add_argument("--base", type=Path, help="base folder (default: the recipe's assembled base)")
     running = sub.add_parser("run", help="time the recipe on this machine from a kit")
     running.add_argument("kit", type=Path)
-    running.add_argument("--recipe", type=Path, default=ROOT / "configs" / "default.yaml")
+    running.add_argument("--recipe", type=Path, default=ROOT / "configs" / "default-v7.yaml")
     running.add_argument("--work", type=Path, default=Path("/tmp/audiollm-full-run"))
     running.add_argument("--run", default="run", help="run folder name under --work (default run)")
     running.add_argument("--limit-s", type=float, default=480.0, help="stop the run after this many seconds")

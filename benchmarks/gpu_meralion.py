@@ -13,7 +13,7 @@ What it measures, each printed as a table row with the device name:
    - decode tokens/s, and its share of the bound: batch x measured device copy bandwidth / weight bytes
      read per step (every decoder weight once, the LM head included; KV-cache reads are left out, so at
      batch 16 the bound is an upper limit that decoding can only approach).
-2. Training throughput of the default recipe (configs/default.yaml: Whisper-base + MERaLiON-v1 adaptor +
+2. Training throughput of the default recipe (configs/default-v7.yaml: Whisper-base + MERaLiON-v1 adaptor +
    Gemma-3-270M-shaped decoder; encoder frozen, adaptor trained, LoRA r=16 on all projections; global batch
    16 in 2 micro-batches of 8; real-length encoding), random data of 10-20 s clips and 30-token answers:
    samples/s, tokens/s, and the share of step time in the encoder, the rest of forward+backward, the
@@ -210,7 +210,7 @@ RECIPE_LORA = dict(r=16, alpha=32, dropout=0.05,
 
 
 def add_lora(decoder: nn.Module) -> str:
-    """LoRA as in configs/default.yaml; returns which implementation was used."""
+    """LoRA as in configs/default-v7.yaml; returns which implementation was used."""
     decoder.requires_grad_(False)
     try:
         from peft import LoraConfig, inject_adapter_in_model

@@ -1,6 +1,7 @@
-"""Training throughput of the default recipe (configs/default.yaml, or --recipe) on this machine.
+"""Training throughput of the default recipe on this machine: configs/default-v7.yaml (the default's first
+leg, built from the packages), or --recipe.
 
-    python benchmarks/training.py [--recipe configs/default.yaml] [--steps 2] [--batch-size 16] [--precision fp32,bf16] [--stage1] [--threads N|auto] [--json out.json]
+    python benchmarks/training.py [--recipe configs/default-v7.yaml] [--steps 2] [--batch-size 16] [--precision fp32,bf16] [--stage1] [--threads N|auto] [--json out.json]
 
 Runs the real training loop (audiollm.train.loop.train with the stage-2 task) for --steps optimiser
 steps plus one warm-up step, on a small corpus synthesised here with espeak-ng (3-10 s English clips:
@@ -170,7 +171,7 @@ def shares(records: list[dict], events: list, grad_accum: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", type=Path, default=ROOT / "configs" / "default.yaml", help="stage-2 recipe to time")
+    parser.add_argument("--recipe", type=Path, default=ROOT / "configs" / "default-v7.yaml", help="stage-2 recipe to time")
     parser.add_argument("--steps", type=int, default=2, help="timed steps (after one warm-up step)")
     parser.add_argument("--batch-size", type=int, default=None, help="global batch (default: the recipe's)")
     parser.add_argument("--examples", type=int, default=48)
