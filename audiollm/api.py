@@ -152,9 +152,10 @@ class AudioAssistant:
             long_asr = request.extra.get("task") == "asr" and request.audio is not None and len(request.audio) > window
             if long_asr:  # the budget was sized for the whole clip; each window gets its share
                 budget = min(budget, budget * window // len(request.audio) + 16)
-            groups.setdefault((budget, request.temperature, long_asr), []).append(index)
-        for (max_new_tokens, temperature, long_asr), indices in groups.items():
-            settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature)
+            groups.setdefault((budget, request.temperature, request.no_repeat_ngram_size, long_asr), []).append(index)
+        for (max_new_tokens, temperature, no_repeat, long_asr), indices in groups.items():
+            settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature,
+                                          no_repeat_ngram_size=no_repeat)
             if long_asr:
                 found = [(requests[i].instruction, as_waveform(requests[i].audio)) for i in indices]
                 replies = [self._join(segments) for segments in self._transcribe_windows(found, settings)]

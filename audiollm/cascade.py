@@ -141,7 +141,8 @@ class TextLLM:
                                                       add_generation_prompt=True)
         return f"{text}\n\nAnswer:"
 
-    def generate(self, prompts: Sequence[str], max_new_tokens: Sequence[int], temperature: float = 0.0) -> list[str]:
+    def generate(self, prompts: Sequence[str], max_new_tokens: Sequence[int], temperature: float = 0.0,
+                 no_repeat_ngram_size: int = 0) -> list[str]:
         """Answers to `prompts`; each answer is cut to its own token budget."""
         import torch
 
@@ -152,6 +153,8 @@ class TextLLM:
                    "pad_token_id": self.tokenizer.pad_token_id, "do_sample": temperature > 0}
         if temperature > 0:
             options["temperature"] = temperature
+        if no_repeat_ngram_size:
+            options["no_repeat_ngram_size"] = no_repeat_ngram_size
         with torch.inference_mode():
             output = self.model.generate(**batch, **options)
         new = output[:, batch["input_ids"].shape[1]:]
@@ -190,9 +193,10 @@ class CascadeResponder:
                 todo.append((index, text if request.audio is not None else request.instruction))
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start:start + self.batch_size]
+            first = requests[chunk[0][0]]  # one batch shares the decoding settings of the eval run
             replies = self.llm.generate([text for _, text in chunk],
                                         [requests[i].max_new_tokens for i, _ in chunk],
-                                        requests[chunk[0][0]].temperature)
+                                        first.temperature, first.no_repeat_ngram_size)
             for (index, _), reply in zip(chunk, replies):
                 answers[index] = reply
         return [a or "" for a in answers]

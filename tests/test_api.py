@@ -81,6 +81,20 @@ def test_responder_interface(assistant):
     requests = [SpeechRequest("Transcribe", _tone(1.0, 300), max_new_tokens=4), SpeechRequest("hello there", None, 4)]
     answers = assistant.respond(requests)
     assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
+    # The loop guard (no n-gram twice in an answer) reaches generate.
+    calls = []
+    original = assistant.model.generate
+
+    def recording_generate(**kwargs):
+        calls.append(kwargs.get("no_repeat_ngram_size"))
+        return original(**kwargs)
+
+    assistant.model.generate = recording_generate
+    try:
+        assistant.respond([SpeechRequest("hello there", None, 12, no_repeat_ngram_size=1)])
+    finally:
+        del assistant.model.generate
+    assert calls == [1]
 
 
 def test_errors_name_the_problem(assistant, tmp_path):

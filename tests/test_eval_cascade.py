@@ -94,7 +94,8 @@ class RecordingLLM:
     def __init__(self):
         self.prompts, self.budgets, self.stop_ids = [], [], []
 
-    def generate(self, prompts, max_new_tokens, temperature=0.0):
+    def generate(self, prompts, max_new_tokens, temperature=0.0, no_repeat_ngram_size=0):
+        self.no_repeat = no_repeat_ngram_size
         self.prompts += prompts
         self.budgets += list(max_new_tokens)
         return [f"answer {i}" for i in range(len(prompts))]
@@ -112,6 +113,8 @@ def test_asr_returns_the_transcript_and_other_tasks_ask_the_llm():
     assert llm.prompts[0] == CASCADE_PROMPT.format(transcript="heard 1 seconds", instruction="Where does she live?")
     assert llm.prompts[2] == "Say hi." and llm.budgets == [32, 8, 4]  # text-only requests go in as they are
     assert answers[1:] == ["answer 0", "answer 1", "answer 0"]    # two LLM batches of at most 2
+    cascade.respond([SpeechRequest("Gender?", tone(1.0), 8, extra={"task": "para"}, no_repeat_ngram_size=6)])
+    assert llm.no_repeat == 6                                      # the loop guard reaches the LLM
     assert cascade.identity()["prompt_template"] == CASCADE_PROMPT
     with pytest.raises(ConfigError):
         CascadeResponder(FakeTranscriber(), llm, prompt="no placeholders")

@@ -80,6 +80,22 @@ def test_resume_skips_finished_examples(corpus, tmp_path):
     assert len(fresh.calls) == len(CORPUS)
 
 
+def test_loop_guard_reaches_the_model_and_the_record(corpus, tmp_path):
+    plain = json.loads((evaluate(ScriptedResponder(), [corpus], tmp_path / "plain", progress=False, plots=False)
+                        and (tmp_path / "plain" / "run.json")).read_text())
+    assert "no_repeat_ngram_size" not in plain["decoding"]  # off: reports from before the option still match
+    guarded = ScriptedResponder()
+    evaluate(guarded, [corpus], tmp_path / "guarded", decoding=Decoding(no_repeat_ngram_size=6), progress=False,
+             plots=False)
+    assert {r.no_repeat_ngram_size for r in guarded.requests} == {6}
+    assert json.loads((tmp_path / "guarded" / "run.json").read_text())["decoding"]["no_repeat_ngram_size"] == 6
+    with pytest.raises(ConfigError, match="another model or other decoding"):  # not mixed into a plain report
+        evaluate(ScriptedResponder(), [corpus], tmp_path / "plain", decoding=Decoding(no_repeat_ngram_size=6),
+                 progress=False)
+    with pytest.raises(ConfigError, match="no_repeat_ngram_size"):
+        Decoding(no_repeat_ngram_size=-1)
+
+
 def judge_transport(calls: list):
     """Fake judge: 4/5 for open answers, 1 for binary ones."""
 

@@ -39,6 +39,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     decoding.add_argument("--batch-size", type=int, default=8)
     decoding.add_argument("--max-new-tokens", type=int, default=256)
     decoding.add_argument("--temperature", type=float, default=0.0)
+    decoding.add_argument("--no-repeat-ngram-size", type=int, default=0, metavar="N",
+                          help="forbid any N-gram twice in an answer, against repetition loops (MERaLiON-2 ships 6; "
+                               "default 0: off; a cascade's Whisper keeps its own decoding)")
     decoding.add_argument("--long-audio", choices=("pass", "audiobench"), default="pass",
                           help="pass whole clips (default) or AudioBench's 30 s cutting")
     decoding.add_argument("--windows", metavar="STRATEGY[:OVERLAP]",
@@ -156,7 +159,7 @@ def _evaluate(args) -> int:
     if not (args.model and args.data and args.out):
         raise ConfigError("eval needs --model, --data and --out (or --compare DIR...)")
     decoding = Decoding(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                        long_audio=args.long_audio)
+                        long_audio=args.long_audio, no_repeat_ngram_size=args.no_repeat_ngram_size)
     material = [s for path in args.data for s in load_eval_set(path, args.task)]
     if args.no_speech_only:
         if args.longform_only or args.text_only:

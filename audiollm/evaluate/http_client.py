@@ -36,8 +36,11 @@ def chat_payload(request: SpeechRequest, model: str) -> dict:
     if request.audio is not None:
         content.append({"type": "input_audio",
                         "input_audio": {"data": wav_base64(request.audio), "format": "wav"}})
-    return {"model": model, "messages": [{"role": "user", "content": content}],
+    body = {"model": model, "messages": [{"role": "user", "content": content}],
             "max_tokens": request.max_new_tokens, "temperature": request.temperature}
+    if request.no_repeat_ngram_size:  # an extension audiollm's server (and MERaLiON-2's vLLM plugin) accept
+        body["no_repeat_ngram_size"] = request.no_repeat_ngram_size
+    return body
 
 
 class HttpResponder:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import platform
-from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
@@ -99,11 +98,11 @@ def evaluate(responder: Responder, data: Sequence[str | Path] | Sequence[EvalSet
     if not any(s.examples for s in sets):
         raise ConfigError("the test data holds no examples")
     identity = model_identity(responder)
-    fingerprint = {"model": identity, "decoding": asdict(decoding)}
+    fingerprint = {"model": identity, "decoding": decoding.recorded()}
     _check_resume(out_dir, fingerprint, overwrite)
     if no_speech_answer is None:
         no_speech_answer = _corpus_no_speech_answer()
-    run = {"fingerprint": fingerprint, "model": identity, "decoding": asdict(decoding),
+    run = {"fingerprint": fingerprint, "model": identity, "decoding": decoding.recorded(),
            "data": [{"name": s.name, "path": str(s.path), "n": len(s.examples)} for s in sets],
            "normaliser": normaliser_info(), "bleu_tokenize": bleu_tokenize, "batch_size": batch_size,
            "judge": judge.identity() if judge is not None else None, "no_speech_answer": no_speech_answer,

@@ -43,12 +43,23 @@ class Decoding:
     temperature: float = 0.0
     asr_tokens_per_second: float = 5.0
     long_audio: str = "pass"
+    no_repeat_ngram_size: int = 0  # 0: off; see SpeechRequest
 
     def __post_init__(self) -> None:
         if self.long_audio not in ("pass", "audiobench"):
             raise ConfigError(f"long_audio must be 'pass' or 'audiobench', not {self.long_audio!r}")
         if self.max_new_tokens < 1:
             raise ConfigError("max_new_tokens must be at least 1")
+        if self.no_repeat_ngram_size < 0:
+            raise ConfigError("no_repeat_ngram_size must be 0 (off) or more")
+
+    def recorded(self) -> dict:
+        """The settings as reports record them; an option left off is not written, so the reports made
+        before it existed still match a rerun with the same settings."""
+        settings = asdict(self)
+        if not self.no_repeat_ngram_size:
+            del settings["no_repeat_ngram_size"]
+        return settings
 
     def budget(self, task: str, seconds: float) -> int:
         """max_new_tokens for one example."""
@@ -147,7 +158,7 @@ def _record(eval_set: EvalSet, example, decoding: Decoding) -> dict:
         "duration": float(example.duration), "instruction": example.instruction,
         "reference": example.answer, "meta": example.meta, "speakers": example.speakers,
         "subsets": subsets_of(example, eval_set.name),
-        "decoding": {**asdict(decoding), "max_new_tokens": decoding.budget(example.task, example.duration)},
+        "decoding": {**decoding.recorded(), "max_new_tokens": decoding.budget(example.task, example.duration)},
     }
 
 
@@ -181,7 +192,7 @@ def _respond_group(responder: Responder, group: list[tuple[dict, object]], decod
                  "target_language": target_language(example)}
         for piece in _pieces(audio, record["task"], decoding):
             requests.append(SpeechRequest(record["instruction"], piece, record["decoding"]["max_new_tokens"],
-                                          decoding.temperature, dict(extra)))
+                                          decoding.temperature, dict(extra), decoding.no_repeat_ngram_size))
             owners.append(record)
     answers: list[str] = []
     for start in range(0, len(requests), batch_size):
