@@ -94,28 +94,24 @@ def _plain_name(name: str) -> str:
 def merge_trained_parts(model: AudioLLM, path: str | Path) -> None:
     """Apply a trained-parts file to a model without LoRA layers: copy full tensors, add B @ A * scale,
     and take the trained model's config (settings such as encoder_input travel with the weights)."""
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
-        scales = json.loads(metadata.get(LORA_SCALES_KEY, "{}"))
-        if CONFIG_KEY in metadata:
-            trained = AudioLLMConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
-            # Trained with another adaptor shape (e.g. model.stack): give the model that shape first.
-            model.new_adaptor(adaptor=trained.adaptor, speech_mlp_scale_factor=trained.speech_mlp_scale_factor)
-            model.config = trained
-        state = model.state_dict()
-        keys = list(handle.keys())
-        with torch.no_grad():
-            for key in keys:
-                if key.endswith((".lora_A", ".lora_B")):
-                    continue
-                if key not in state:
-                    raise ConfigError(f"{path}: the model has no tensor {key}")
-                state[key].copy_(handle.get_tensor(key))
-            for module_name, scale in scales.items():
-                weight = state[f"{module_name}.weight"]
-                down = handle.get_tensor(f"{module_name}.lora_A")
-                up = handle.get_tensor(f"{module_name}.lora_B")
-                weight += (up.float() @ down.float() * scale).to(weight.dtype)  # parts may ship as float16
+    tensors, scales, metadata = _read_parts(path)
+    if CONFIG_KEY in metadata:
+        trained = AudioLLMConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
+        # Trained with another adaptor shape (e.g. model.stack): give the model that shape first.
+        model.new_adaptor(adaptor=trained.adaptor, speech_mlp_scale_factor=trained.speech_mlp_scale_factor)
+        model.config = trained
+    state = model.state_dict()
+    with torch.no_grad():
+        for key, tensor in tensors.items():
+            if key.endswith((".lora_A", ".lora_B")):
+                continue
+            if key not in state:
+                raise ConfigError(f"{path}: the model has no tensor {key}")
+            state[key].copy_(tensor)
+        for module_name, scale in scales.items():
+            weight = state[f"{module_name}.weight"]
+            delta = tensors[f"{module_name}.lora_B"] @ tensors[f"{module_name}.lora_A"] * scale
+            weight += delta.to(weight.dtype)  # the factors are read as float32 (parts may ship as float16)
 
 
 def compose_trained_parts(earlier: str | Path, later: str | Path, out: str | Path) -> None:
@@ -132,13 +128,13 @@ def compose_trained_parts(earlier: str | Path, later: str | Path, out: str | Pat
     tensors.update({key: value for key, value in second.items() if not key.endswith((".lora_A", ".lora_B"))})
     scales = {}
     for module in sorted(set(first_scales) | set(second_scales)):
+        if f"{module}.weight" in second:
+            if module in second_scales:
+                raise ConfigError(f"{later}: {module} has both a full weight and LoRA factors")
+            continue  # trained in full afterwards: the earlier delta is part of that weight now
         pairs = [(parts[f"{module}.lora_A"], parts[f"{module}.lora_B"] * parts_scales[module])
                  for parts, parts_scales in ((first, first_scales), (second, second_scales))
                  if module in parts_scales]
-        if f"{module}.weight" in second and module not in second_scales:
-            continue  # trained in full afterwards: the earlier delta is part of that weight now
-        if f"{module}.weight" in second:
-            raise ConfigError(f"{later}: {module} has both a full weight and LoRA factors")
         tensors[f"{module}.lora_A"] = torch.cat([down for down, _ in pairs], dim=0).contiguous()
         tensors[f"{module}.lora_B"] = torch.cat([up for _, up in pairs], dim=1).contiguous()
         scales[module] = 1.0
