@@ -52,7 +52,7 @@ class GenerationSettings:
     top_k: int = 0
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
-    no_repeat_ngram_size: int = 0
+    no_repeat_ngram_size: int | None = None  # None: the model's default (see SpeechRequest); 0: off
 
 
 @dataclass
@@ -81,23 +81,41 @@ class AudioAssistant:
     """An AudioLLM with its processor, answering questions about audio. Implements `Responder`."""
 
     def __init__(self, model: AudioLLM, processor: AudioLLMProcessor, name: str,
-                 batch_size: int = 8, notice: str | None = None, folder: Path | None = None):
+                 batch_size: int = 8, notice: str | None = None, folder: Path | None = None,
+                 generation_defaults: dict | None = None):
         self.model = model
         self.processor = processor
         self.name = name
         self.batch_size = batch_size
         self.notice = notice  # e.g. "the adaptor is untrained"; the CLI shows it
         self.folder = folder  # where the weights came from (the default's folder name carries its parts' digest)
+        # What the model ships for settings a request leaves unset (its folder's generation_config.json).
+        self.generation_defaults = generation_defaults or {}
 
     def identity(self) -> dict:
         """What an evaluation records (and checks on resume): the weights' folder and the full config,
         so a retrained default or another window policy never mixes with earlier answers."""
         config = json.dumps(self.model.config.to_dict(), sort_keys=True, default=str)
-        return {"kind": "audiollm", "folder": str(self.folder) if self.folder else None,
-                "config_sha256": hashlib.sha256(config.encode()).hexdigest()[:16],
-                "window_strategy": self.model.config.window_strategy,
-                "window_overlap_seconds": self.model.config.window_overlap_seconds,
-                "max_windows": self.model.config.max_windows}
+        identity = {"kind": "audiollm", "folder": str(self.folder) if self.folder else None,
+                    "config_sha256": hashlib.sha256(config.encode()).hexdigest()[:16],
+                    "window_strategy": self.model.config.window_strategy,
+                    "window_overlap_seconds": self.model.config.window_overlap_seconds,
+                    "max_windows": self.model.config.max_windows}
+        parts = self._trained_parts_sha256()
+        if parts:  # a model retrained into the same folder is another model
+            identity["trained_parts_sha256"] = parts
+        if self.generation_defaults:  # they decide the answers of requests that leave them unset
+            identity["generation_defaults"] = self.generation_defaults
+        return identity
+
+    def _trained_parts_sha256(self) -> str | None:
+        """Digest of the trained parts the folder keeps (models trained here keep them; a few MB)."""
+        from audiollm.train.parts import MODEL_PARTS_FILE
+
+        parts = Path(self.folder) / MODEL_PARTS_FILE if self.folder else None
+        if parts is None or not parts.is_file():
+            return None
+        return hashlib.sha256(parts.read_bytes()).hexdigest()[:16]
 
     # ---- core: conversations in, answers out ---------------------------------------------------
     def chat(self, conversations: Sequence[Sequence[Turn]], settings: GenerationSettings | None = None,
@@ -218,10 +236,13 @@ class AudioAssistant:
 
     def _generate_kwargs(self, settings: GenerationSettings) -> dict:
         sample = settings.temperature > 0
+        no_repeat = settings.no_repeat_ngram_size
+        if no_repeat is None:
+            no_repeat = self.generation_defaults.get("no_repeat_ngram_size", 0)
         kwargs = dict(
             max_new_tokens=settings.max_new_tokens, do_sample=sample,
             eos_token_id=self.processor.stop_token_ids, pad_token_id=self.processor.tokenizer.pad_token_id,
-            no_repeat_ngram_size=settings.no_repeat_ngram_size or None,
+            no_repeat_ngram_size=no_repeat or None,
         )
         if sample:
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k or None)
@@ -343,7 +364,31 @@ def load(model: str = "default", device: str = "cpu", dtype: str = "float32", ba
     if quantize == "int8":
         quantize_int8(network)
     processor = AudioLLMProcessor.from_pretrained(folder, network.config)
-    return AudioAssistant(network, processor, name=str(model), batch_size=batch_size, notice=notice, folder=folder)
+    return AudioAssistant(network, processor, name=str(model), batch_size=batch_size, notice=notice, folder=folder,
+                          generation_defaults=read_generation_defaults(folder))
+
+
+GENERATION_CONFIG = "generation_config.json"
+# The settings of a model folder's generation_config.json that requests inherit when they leave them unset.
+# MERaLiON-2 ships {"no_repeat_ngram_size": 6}; its other keys (eos/pad ids, cache kind) are the
+# processor's and the decoder's business.
+INHERITED_GENERATION_SETTINGS = ("no_repeat_ngram_size",)
+
+
+def read_generation_defaults(folder: Path) -> dict:
+    """The inherited settings of `folder`'s generation_config.json ({} when it has none)."""
+    path = Path(folder) / GENERATION_CONFIG
+    if not path.is_file():
+        return {}
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{path} is not readable JSON: {error}") from error
+    defaults = {key: found[key] for key in INHERITED_GENERATION_SETTINGS if found.get(key) is not None}
+    value = defaults.get("no_repeat_ngram_size", 0)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{path}: no_repeat_ngram_size must be a whole number of 0 or more, not {value!r}")
+    return defaults
 
 
 def with_windows(config: AudioLLMConfig, spec: str) -> AudioLLMConfig:

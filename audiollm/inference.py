@@ -26,9 +26,10 @@ class SpeechRequest:
     max_new_tokens: int = 128
     temperature: float = 0.0
     extra: dict = field(default_factory=dict)
-    # Forbid any n-gram from appearing twice in the answer (0: off). MERaLiON-2 ships 6: greedy decoding of a
-    # small model can fall into "i had no idea that i had no idea that ..." loops.
-    no_repeat_ngram_size: int = 0
+    # Forbid any n-gram from appearing twice in the answer (0: off; None: the model's own default, from its
+    # folder's generation_config.json). MERaLiON-2 ships 6, and so does the embedded default: greedy decoding
+    # of a small model can fall into "i had no idea that i had no idea that ..." loops.
+    no_repeat_ngram_size: int | None = None
 
 
 @runtime_checkable

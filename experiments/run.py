@@ -54,6 +54,11 @@ def _key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:10]
 
 
+def _settings(path: Path):
+    """A recipe's settings as parsed, so that editing its comments does not make its runs new ones."""
+    return yaml.safe_load(path.read_text())
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
@@ -65,12 +70,12 @@ def train_steps(study: dict, name: str, variant: dict, seed: int) -> tuple[list[
     commands = []
     stage1 = variant.get("stage1")
     if stage1 is not None:  # a stage-1 encoder run first, whose encoder the stage-2 run starts from
-        stage1_out = RUNS / f"stage1-{_key((ROOT / 'configs' / 'stage1.yaml').read_text(), stage1, seed)}"
+        stage1_out = RUNS / f"stage1-{_key(_settings(ROOT / 'configs' / 'stage1.yaml'), stage1, seed)}"
         commands.append(["audiollm", "train", "configs/stage1.yaml", *stage1, f"seed={seed}", f"out={stage1_out}"])
         overrides.append(f"model.encoder_weights={stage1_out}")
     # Named by what changes, not by the variant's name, so studies sharing a variant share its run.
     label = _slug(" ".join(variant["train"]))[:40] or "recipe"
-    out = RUNS / f"{label}-s{seed}-{_key((ROOT / recipe).read_text(), overrides)}"
+    out = RUNS / f"{label}-s{seed}-{_key(_settings(ROOT / recipe), overrides)}"
     commands.append(["audiollm", "train", recipe, *overrides, f"out={out}"])
     return commands, str(out / "model")
 

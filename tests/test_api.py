@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 from tiny_models import tiny_assistant
 
-from audiollm.api import TRANSCRIBE, AudioAssistant, GenerationSettings, with_windows
+from audiollm.api import TRANSCRIBE, AudioAssistant, GenerationSettings, read_generation_defaults, with_windows
 from audiollm.errors import AudioError, ConfigError, PromptError
 from audiollm.inference import Responder, SpeechRequest
 from audiollm.processor import Turn
@@ -82,8 +84,15 @@ def test_responder_interface(assistant):
     answers = assistant.respond(requests)
     assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
     # The loop guard (no n-gram twice in an answer) reaches generate.
-    calls = []
-    original = assistant.model.generate
+    with _no_repeat_settings_seen(assistant) as calls:
+        assistant.respond([SpeechRequest("hello there", None, 12, no_repeat_ngram_size=1)])
+    assert calls == [1]
+
+
+@contextmanager
+def _no_repeat_settings_seen(assistant):
+    """Record the no_repeat_ngram_size each generate call of the assistant's model receives."""
+    calls, original = [], assistant.model.generate
 
     def recording_generate(**kwargs):
         calls.append(kwargs.get("no_repeat_ngram_size"))
@@ -91,10 +100,39 @@ def test_responder_interface(assistant):
 
     assistant.model.generate = recording_generate
     try:
-        assistant.respond([SpeechRequest("hello there", None, 12, no_repeat_ngram_size=1)])
+        yield calls
     finally:
         del assistant.model.generate
-    assert calls == [1]
+
+
+def test_model_generation_defaults_apply_unless_a_request_sets_its_own(assistant, tmp_path):
+    """A folder's generation_config.json (MERaLiON-2 ships no_repeat_ngram_size 6) is the default of
+    requests that leave the setting unset; 0 turns it off; the reports' identity names it."""
+    (tmp_path / "generation_config.json").write_text('{"no_repeat_ngram_size": 6, "eos_token_id": 107}')
+    defaults = read_generation_defaults(tmp_path)
+    assert defaults == {"no_repeat_ngram_size": 6}
+    guarded = AudioAssistant(assistant.model, assistant.processor, name="tiny", generation_defaults=defaults)
+    with _no_repeat_settings_seen(assistant) as calls:
+        for model, setting in ((guarded, None), (guarded, 0), (guarded, 2), (assistant, None)):
+            model.respond([SpeechRequest("hello there", None, 4, no_repeat_ngram_size=setting)])
+    assert calls == [6, None, 2, None]
+    assert guarded.identity()["generation_defaults"] == {"no_repeat_ngram_size": 6}
+    assert "generation_defaults" not in assistant.identity()
+    (tmp_path / "generation_config.json").write_text('{"no_repeat_ngram_size": -1}')
+    with pytest.raises(ConfigError, match="no_repeat_ngram_size"):
+        read_generation_defaults(tmp_path)
+    assert read_generation_defaults(tmp_path / "elsewhere") == {}
+
+
+def test_identity_tells_a_retrained_model_from_the_one_before(assistant, tmp_path):
+    """Retraining into the same folder changes the trained parts, so an evaluation cannot resume into
+    the earlier model's answers."""
+    in_folder = AudioAssistant(assistant.model, assistant.processor, name="tiny", folder=tmp_path)
+    assert "trained_parts_sha256" not in in_folder.identity()
+    (tmp_path / "trained_parts.safetensors").write_bytes(b"first run")
+    first = in_folder.identity()["trained_parts_sha256"]
+    (tmp_path / "trained_parts.safetensors").write_bytes(b"second run")
+    assert in_folder.identity()["trained_parts_sha256"] != first
 
 
 def test_errors_name_the_problem(assistant, tmp_path):

@@ -83,7 +83,8 @@ def test_resume_skips_finished_examples(corpus, tmp_path):
 def test_loop_guard_reaches_the_model_and_the_record(corpus, tmp_path):
     plain = json.loads((evaluate(ScriptedResponder(), [corpus], tmp_path / "plain", progress=False, plots=False)
                         and (tmp_path / "plain" / "run.json")).read_text())
-    assert "no_repeat_ngram_size" not in plain["decoding"]  # off: reports from before the option still match
+    # Left to the model: not written, so reports from before the option still match.
+    assert "no_repeat_ngram_size" not in plain["decoding"]
     guarded = ScriptedResponder()
     evaluate(guarded, [corpus], tmp_path / "guarded", decoding=Decoding(no_repeat_ngram_size=6), progress=False,
              plots=False)
@@ -94,6 +95,11 @@ def test_loop_guard_reaches_the_model_and_the_record(corpus, tmp_path):
                  progress=False)
     with pytest.raises(ConfigError, match="no_repeat_ngram_size"):
         Decoding(no_repeat_ngram_size=-1)
+    switched_off = ScriptedResponder()  # 0 is said out loud: the model's own guard is off
+    evaluate(switched_off, [corpus], tmp_path / "off", decoding=Decoding(no_repeat_ngram_size=0), progress=False,
+             plots=False)
+    assert {r.no_repeat_ngram_size for r in switched_off.requests} == {0}
+    assert json.loads((tmp_path / "off" / "run.json").read_text())["decoding"]["no_repeat_ngram_size"] == 0
 
 
 def judge_transport(calls: list):

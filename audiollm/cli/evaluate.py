@@ -39,9 +39,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     decoding.add_argument("--batch-size", type=int, default=8)
     decoding.add_argument("--max-new-tokens", type=int, default=256)
     decoding.add_argument("--temperature", type=float, default=0.0)
-    decoding.add_argument("--no-repeat-ngram-size", type=int, default=0, metavar="N",
-                          help="forbid any N-gram twice in an answer, against repetition loops (MERaLiON-2 ships 6; "
-                               "default 0: off; a cascade's Whisper keeps its own decoding)")
+    decoding.add_argument("--no-repeat-ngram-size", type=int, default=None, metavar="N",
+                          help="forbid any N-gram twice in an answer, against repetition loops (0: off; default: "
+                               "the model's own, 6 for the embedded default and MERaLiON-2, off for a model "
+                               "folder without generation_config.json; a cascade's Whisper keeps its own decoding)")
     decoding.add_argument("--long-audio", choices=("pass", "audiobench"), default="pass",
                           help="pass whole clips (default) or AudioBench's 30 s cutting")
     decoding.add_argument("--windows", metavar="STRATEGY[:OVERLAP]",

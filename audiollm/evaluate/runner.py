@@ -43,21 +43,22 @@ class Decoding:
     temperature: float = 0.0
     asr_tokens_per_second: float = 5.0
     long_audio: str = "pass"
-    no_repeat_ngram_size: int = 0  # 0: off; see SpeechRequest
+    no_repeat_ngram_size: int | None = None  # None: the model's default; 0: off; see SpeechRequest
 
     def __post_init__(self) -> None:
         if self.long_audio not in ("pass", "audiobench"):
             raise ConfigError(f"long_audio must be 'pass' or 'audiobench', not {self.long_audio!r}")
         if self.max_new_tokens < 1:
             raise ConfigError("max_new_tokens must be at least 1")
-        if self.no_repeat_ngram_size < 0:
+        if self.no_repeat_ngram_size is not None and self.no_repeat_ngram_size < 0:
             raise ConfigError("no_repeat_ngram_size must be 0 (off) or more")
 
     def recorded(self) -> dict:
-        """The settings as reports record them; an option left off is not written, so the reports made
-        before it existed still match a rerun with the same settings."""
+        """The settings as reports record them; an option left to the model is not written, so the reports
+        made before it existed still match a rerun with the same settings (the model's own default is in
+        its identity)."""
         settings = asdict(self)
-        if not self.no_repeat_ngram_size:
+        if self.no_repeat_ngram_size is None:
             del settings["no_repeat_ngram_size"]
         return settings
 

@@ -84,7 +84,7 @@ def parse_settings(body: dict, default_max_tokens: int, max_tokens_limit: int) -
         top_k=_number(body, "top_k", 0, 0, 1_000_000, integer=True),
         seed=_number(body, "seed", None, -(2**63), 2**63 - 1, integer=True),
         stop=_stop_strings(body.get("stop")),
-        no_repeat_ngram_size=_number(body, "no_repeat_ngram_size", 0, 0, 64, integer=True),
+        no_repeat_ngram_size=_number(body, "no_repeat_ngram_size", None, 0, 64, integer=True),
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from audiollm.api import GENERATION_CONFIG
 from audiollm.model import AudioLLM
 from audiollm.paths import cache_dir, exclusive
 from audiollm.processor import AudioLLMProcessor, Turn
@@ -207,6 +208,9 @@ class InstructionTuning:
         if starting_parts.is_file():  # started from a trained model: count the parts from its base instead
             compose_trained_parts(starting_parts, parts, parts)
         shutil.copyfile(parts, run_dir / "model" / MODEL_PARTS_FILE)
+        generation = Path(self.base_folder) / GENERATION_CONFIG
+        if generation.is_file():  # a model trained from the default decodes with the default's settings
+            shutil.copyfile(generation, run_dir / "model" / GENERATION_CONFIG)
         return {"trained_parts": str(parts), "trained_parameters": counts, "base": str(self.base_folder),
                 "train_examples": len(self.train_examples), "skipped_too_long": self.skipped_too_long,
                 "config": dataclasses.asdict(self.model.config)}
