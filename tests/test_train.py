@@ -177,10 +177,14 @@ def test_a_run_from_a_trained_model_exports_parts_that_count_from_the_first_base
         run_training(_recipe(setup, tmp_path / "orphan", model__init=str(tmp_path / "first" / "model")))
     # Two LoRA legs, then a leg that trains the decoder in full (the earlier LoRA deltas live in it then).
     first = run_training(_recipe(setup, tmp_path / "first", steps=4, eval_every=0, optim__lr=3e-2))
+    assert not (first / "model" / "generation_config.json").exists()  # the package-built base has none
+    (first / "model" / "generation_config.json").write_text('{"no_repeat_ngram_size": 6}')
     second = run_training(_recipe(setup, tmp_path / "second", steps=4, eval_every=0, optim__lr=3e-2,
                                   model__init=str(first / "model")))
     third = run_training(_recipe(setup, tmp_path / "third", steps=2, eval_every=0, trainable__decoder="full",
                                  model__init=str(second / "model")))
+    for run_dir in (second, third):  # a model trained from a guarded model decodes as it did
+        assert json.loads((run_dir / "model" / "generation_config.json").read_text()) == {"no_repeat_ngram_size": 6}
     processor = AudioLLMProcessor.from_pretrained(setup / "model")
     for run_dir in (second, third):
         rebuilt = AudioLLM.from_pretrained(setup / "model")
