@@ -20,6 +20,7 @@ from tiny_models import SPEECH_PLACEHOLDER, tiny_gemma2_fields, tiny_tokenizer, 
 from transformers import Gemma2Config, Gemma2ForCausalLM, WhisperConfig
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
+from audiollm.api import GenerationSettings
 from audiollm.model import AudioLLM
 from audiollm.processor import AudioLLMProcessor, Turn
 
@@ -161,3 +162,19 @@ def test_release_layout_round_trip(tmp_path):
     reloaded = AudioLLM.from_pretrained(tmp_path / "again")
     for key, value in model.trainable_state_dict().items():
         assert torch.equal(value, reloaded.trainable_state_dict()[key]), key
+
+
+def test_a_released_v2_folder_decodes_with_its_own_generation_config(tmp_path):
+    """MERaLiON-2's generation_config.json sets no_repeat_ngram_size 6; loading the folder keeps it as the
+    default of every request (the other keys are the processor's and the decoder's business)."""
+    from audiollm.api import load
+
+    folder = tmp_path / "meralion-v2"
+    write_release_checkpoint(folder, "v2", 128)
+    (folder / "generation_config.json").write_text(json.dumps(
+        {"cache_implementation": "hybrid", "eos_token_id": 107, "pad_token_id": 0, "no_repeat_ngram_size": 6}))
+    assistant = load(str(folder))
+    assert assistant.generation_defaults == {"no_repeat_ngram_size": 6}
+    settings = assistant._generate_kwargs(GenerationSettings())
+    assert settings["no_repeat_ngram_size"] == 6
+    assert assistant._generate_kwargs(GenerationSettings(no_repeat_ngram_size=0))["no_repeat_ngram_size"] is None
