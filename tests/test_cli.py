@@ -52,6 +52,7 @@ def test_info_describes_the_folder(model_folder, capsys):
     assert main(["info", str(model_folder)]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["adaptor"] == "meralion-v1" and info["speech_tokens_per_window"] == 100
+    assert info["generation_defaults"] == {}  # no generation_config.json: no loop guard unless asked
 
 
 @pytest.mark.parametrize(
@@ -60,6 +61,7 @@ def test_info_describes_the_folder(model_folder, capsys):
         (["transcribe", "/nonexistent/clip.wav"], "not found"),
         (["transcribe", "{clip}", "--model", "/nonexistent/model"], "model not found"),
         (["ask", "{clip}", " ", "--model", "{model}"], "empty instruction"),
+        (["transcribe", "{clip}", "--model", "{model}", "--no-repeat-ngram-size", "-1"], "--no-repeat-ngram-size"),
     ],
 )
 def test_user_errors_are_one_line_and_nonzero(model_folder, clip, capsys, argv, expected):

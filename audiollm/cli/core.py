@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from audiollm.errors import AudioLLMError
+from audiollm.errors import AudioLLMError, ConfigError
 
 
 def threads_option(value: str) -> int | str:
@@ -34,6 +34,9 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    parser.add_argument("--no-repeat-ngram-size", type=int, default=None, metavar="N",
+                        help="forbid any N-gram twice in an answer (0: off); default: the model's own "
+                             "(6 for the embedded default, see `audiollm info`)")
     parser.add_argument("--json", action="store_true", help="one JSON object per input file, with a `text` field")
 
 
@@ -91,16 +94,19 @@ def _load(args):
 def _settings(args):
     from audiollm.api import GenerationSettings
 
-    return GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    if args.no_repeat_ngram_size is not None and args.no_repeat_ngram_size < 0:
+        raise ConfigError(f"--no-repeat-ngram-size must be 0 (off) or more, not {args.no_repeat_ngram_size}")
+    return GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                              no_repeat_ngram_size=args.no_repeat_ngram_size)
 
 
 def _run_task(args) -> int:
     from audiollm.api import as_waveform
 
-    # Decode every file first: a bad file fails the command before the model is loaded.
+    # Decode every file and check the settings first: a mistake fails the command before the model loads.
     audios = [as_waveform(path) for path in args.files]
-    assistant = _load(args)
     settings = _settings(args)
+    assistant = _load(args)
     if args.task == "transcribe":
         texts = assistant.transcribe(audios, settings)
     elif args.task == "ask":

@@ -106,7 +106,10 @@ def _initialise_glue(model: AudioLLM, seed: int) -> None:
 
 
 def describe_model(name: str) -> dict:
-    """What `audiollm info` prints: the parts, their sizes, and the audio limits of a model folder."""
+    """What `audiollm info` prints: the parts, their sizes, the audio limits and the decoding defaults of a
+    model folder."""
+    from audiollm.api import read_generation_defaults
+
     if name == "default":
         from audiollm.default import default_model_folder
 
@@ -131,6 +134,7 @@ def describe_model(name: str) -> dict:
         "window_seconds": config.window_seconds,
         "max_audio_seconds": None if config.max_windows is None else config.max_windows * config.window_seconds,
         "prompt_template": config.prompt_template,
+        "generation_defaults": read_generation_defaults(folder),
         "build": json.loads(build_info.read_text()) if build_info.is_file() else None,
         "notice": notice,
     }
