@@ -93,8 +93,9 @@ class AudioAssistant:
         self.generation_defaults = generation_defaults or {}
 
     def identity(self) -> dict:
-        """What an evaluation records (and checks on resume): the weights' folder and the full config,
-        so a retrained default or another window policy never mixes with earlier answers."""
+        """What an evaluation records (and checks on resume): the weights' folder, the full config, the
+        digest of the trained parts the folder keeps and the generation defaults it ships, so a retrained
+        model, another window policy or another default guard never mixes with earlier answers."""
         config = json.dumps(self.model.config.to_dict(), sort_keys=True, default=str)
         identity = {"kind": "audiollm", "folder": str(self.folder) if self.folder else None,
                     "config_sha256": hashlib.sha256(config.encode()).hexdigest()[:16],
