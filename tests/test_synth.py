@@ -228,3 +228,43 @@ def test_real_speech_test_set(tmp_path):
         assert info.samplerate == 16000 and abs(info.frames / 16000 - row["duration"]) <= 0.01
         assert row["meta"]["non_commercial"] == (row["meta"]["source"] == "uqm")
     shutil.rmtree(out)
+
+
+def test_long_training_recordings_are_joined_from_train_clips_only(corpus, tmp_path):
+    extended = tmp_path / "extended"
+    shutil.copytree(corpus, extended)
+    assert run_synth(extended, "--long-hours", "0.05") == 0
+    assert fingerprint(extended)["train.jsonl"] == fingerprint(corpus)["train.jsonl"]  # the corpus itself unchanged
+    train = {row["id"]: row for row in (json.loads(line) for line in (extended / "train.jsonl").read_text().splitlines())}
+    long_rows = [json.loads(line) for line in (extended / "train_long.jsonl").read_text().splitlines()]
+    assert sum(r["duration"] for r in long_rows) >= 0.05 * 3600
+    assert {r["task"] for r in long_rows} == {"asr", "sqa"}
+    for row in long_rows:
+        audio, rate = sf.read(extended / row["audio"], dtype="float32")
+        assert rate == 16000 and len(audio) / 16000 == pytest.approx(row["duration"])
+        assert row["split"] == "train_long" and row["duration"] > 30.0
+        if row["task"] == "asr":  # the transcript is the joined clips' transcripts, all from train, one language
+            parts = [train[i] for i in row["meta"]["parts"]]
+            assert row["answer"] == " ".join(p["answer"].strip() for p in parts)
+            assert {p["language"] for p in parts} == {row["language"]} and all(p["task"] == "asr" for p in parts)
+            assert row["speakers"] and all(s in row["speakers"] for p in parts for s in p["speakers"])
+        else:  # the dialogue is where the manifest says, and the answer stays its answer
+            source = train[row["meta"]["source_id"]]
+            assert source["task"] == "sqa" and row["answer"] == source["answer"]
+            assert all(s in row["speakers"] for s in source["speakers"])
+            dialogue, _ = sf.read(extended / source["audio"], dtype="float32")
+            start = round(row["meta"]["position_s"] * 16000)
+            np.testing.assert_allclose(audio[start : start + len(dialogue)], dialogue, atol=1e-4)
+    summary = json.loads((extended / "summary.json").read_text())
+    assert summary["by_split"]["train_long"]["examples"] == len(long_rows)
+    before = (extended / "train_long.jsonl").stat().st_mtime_ns
+    assert run_synth(extended, "--long-hours", "0.05") == 0  # same settings: the build is reused
+    assert (extended / "train_long.jsonl").stat().st_mtime_ns == before
+
+
+def test_long_hours_needs_the_synthetic_build(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    synth.register(parser.add_subparsers())
+    args = parser.parse_args(["synth", "--out", str(tmp_path / "x"), "--real-only", "--long-hours", "1", "--quiet"])
+    assert args.run(args) == 1
+    assert "--long-hours" in capsys.readouterr().err

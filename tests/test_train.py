@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import signal
 import subprocess
@@ -492,3 +493,37 @@ def test_full_run_kit_times_the_recipe_on_a_random_twin_without_the_base_weights
     clip = json.loads((tmp_path / "work" / "data" / "train.jsonl").read_text().splitlines()[0])
     audio, rate = soundfile.read(tmp_path / "work" / "data" / clip["audio"])
     assert rate == 16000 and abs(len(audio) / rate - clip["duration"]) < 1e-3
+
+
+def test_clips_longer_than_one_window_train_with_every_window_heard(setup, tmp_path):
+    """40 s clips whose first 30 s are the same hum: only the second encoder window tells them apart."""
+    from audiollm.train.config import load_train_config
+    from audiollm.train.distributed import Distributed
+    from audiollm.train.stage2 import InstructionTuning
+
+    hum = 0.05 * np.random.default_rng(1).standard_normal(30 * 16000)
+    examples = []
+    for pitch in (220, 880):
+        tone = 0.3 * np.sin(2 * np.pi * pitch * np.arange(10 * 16000) / 16000)
+        soundfile.write(tmp_path / f"long{pitch}.flac", np.concatenate([hum, tone]), 16000)
+        examples.append(Example(id=f"long{pitch}", task="para", instruction="Is the tone high or low?",
+                                answer="high", audio=f"long{pitch}.flac", duration=40.0))
+    write_manifest(tmp_path / "long.jsonl", examples)
+    data = {"train": [str(setup / "train.jsonl"), str(tmp_path / "long.jsonl")], "eval": [str(setup / "dev.jsonl")],
+            "text": []}
+    capped = InstructionTuning(load_train_config(_recipe(setup, tmp_path / "capped", data=data)),
+                               torch.device("cpu"), Distributed())
+    assert capped.skipped_too_long == 2 and len(capped.train_examples) == 20  # over 30 s: left out, and counted
+    task = InstructionTuning(load_train_config(_recipe(setup, tmp_path / "long", data={**data, "max_audio_seconds": 60})),
+                             torch.device("cpu"), Distributed())
+    assert task.skipped_too_long == 0
+    long_examples = [e for e in task.train_examples if e.id.startswith("long")]
+    batch = task.collate(long_examples)
+    assert batch["input_features"].shape[0] == 4  # two windows per clip, both encoded
+    speech_tokens = (batch["input_ids"] == task.model.config.speech_token_index).sum(dim=1)
+    per_window = task.model.config.tokens_per_window  # real-length encoding: the 10 s tail gets a third of it
+    assert speech_tokens.tolist() == [per_window + math.ceil(per_window / 3)] * 2
+    # Same words, same first window: the training loss still differs, so the second window reaches it.
+    with torch.no_grad():
+        losses = [task.loss_sum(task.model, task.collate([example])).item() for example in long_examples]
+    assert abs(losses[0] - losses[1]) > 1e-4, losses

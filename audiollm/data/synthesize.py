@@ -4,6 +4,7 @@ Output layout (paths in manifests are relative to `out`):
 
     out/train.jsonl dev.jsonl test_seen.jsonl test_unseen_voice.jsonl test_unseen_template.jsonl test_real.jsonl
     (+ test_open_text.jsonl, and open-text rows in train.jsonl, with --open-text-hours; see open_text.py)
+    (+ train_long.jsonl, recordings of 35-120 s joined from train clips, with --long-hours; see longform.py)
     out/audio/<split>/<task>/<id>.flac (+ <id>.json sidecars used for resuming)
     out/summary.json, out/plan.json (the arguments the plan came from), out/_work/babble.npy
 """
@@ -24,6 +25,7 @@ from tqdm import tqdm
 from audiollm.data import render
 from audiollm.data.casting import Caster
 from audiollm.data.conventions import SPLITS, SYNTHETIC_SPLITS
+from audiollm.data.longform import build_long_training
 from audiollm.data.manifest import Example, write_manifest
 from audiollm.data.open_text import plan_open_text
 from audiollm.data.plan import plan_corpus
@@ -51,6 +53,7 @@ class BuildRequest:
     real: bool = True
     real_limit: int | None = None
     open_text_hours: float = 0.0
+    long_hours: float = 0.0
     progress: bool = True
 
 
@@ -156,7 +159,7 @@ def build_corpus(request: BuildRequest) -> dict:
         specs += plan_real(request.real_limit)
     args = {"hours": request.hours, "seed": request.seed, "tasks": request.tasks, "languages": request.languages,
             "synthetic": request.synthetic, "real": request.real, "real_limit": request.real_limit,
-            "open_text_hours": request.open_text_hours}
+            "open_text_hours": request.open_text_hours, "long_hours": request.long_hours}
     (out / "plan.json").write_text(json.dumps({"args": args, "examples": len(specs)}, indent=2))
     for stray in (out / "audio").rglob(".*.tmp") if (out / "audio").exists() else ():
         stray.unlink()  # half-written files of an interrupted run; their examples are re-rendered
@@ -164,6 +167,8 @@ def build_corpus(request: BuildRequest) -> dict:
     splits = (SYNTHETIC_SPLITS if request.synthetic else ()) + (("test_real",) if request.real else ()) \
         + (("test_open_text",) if request.synthetic and request.open_text_hours > 0 else ())
     _write_manifests(out, specs, splits)
+    if request.synthetic and request.long_hours > 0:
+        build_long_training(out / "train.jsonl", out, request.long_hours, request.seed)
     summary = summarize(_all_rows(out), wall_seconds=time.time() - started, args=args, errors=errors)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     if request.progress:
