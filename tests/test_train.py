@@ -362,7 +362,16 @@ def test_data_weights_repeat_or_thin_the_main_phase_by_task_and_language():
         e.id for e in spoken]  # no weights: the examples as they are
     with pytest.raises(ConfigError, match="data.weights.asr:ta: no training example"):
         DataOrder(task, load_train_config(None, ["steps=30", "data.weights={'asr:ta': 2}"]))
-    for bad in ("{asr: -1}", "{speech: 2}", "{'asr:zh:x': 1}"):
+    # A split key multiplies the task's weight: a small manifest is drawn more often whatever its tasks.
+    long = [Example(id=f"long{i}", task="asr", instruction="x", answer="y", duration=40.0, language="zh",
+                    split="train_long") for i in range(4)]
+    mixed = SimpleNamespace(train_examples=spoken + long, text_examples=[])
+    split_copies = Counter(e.id for e in DataOrder(mixed, load_train_config(
+        None, ["steps=300", "batch_size=4", "data.weights={'asr:zh': 2, 'split:train_long': 3}"])).pool)
+    assert [split_copies[f"long{i}"] for i in range(4)] == [6] * 4 and split_copies["asr-zh0"] == 2
+    with pytest.raises(ConfigError, match="data.weights.split:dev: no training example"):
+        DataOrder(mixed, load_train_config(None, ["steps=30", "data.weights={'split:dev': 2}"]))
+    for bad in ("{asr: -1}", "{speech: 2}", "{'asr:zh:x': 1}", "{'split:': 2}"):
         with pytest.raises(ConfigError, match="data.weights"):
             load_train_config(None, ["steps=30", f"data.weights={bad}"])
     # align.weights does the same for the alignment phase's clips (the transcribed ones count as asr).

@@ -79,7 +79,8 @@ class DataSpec:
     max_audio_seconds: float = 30.0  # longer training clips are skipped (counted and reported)
     tasks: list[str] = field(default_factory=list)  # empty: all tasks
     # Copies per epoch of the main phase's examples, by "task" or "task:language" (the more specific key
-    # wins; unnamed: 1). 2 repeats each, 0.5 keeps half of them, 0 leaves them out. {"asr:zh": 2}
+    # wins; unnamed: 1), times the weight of "split:NAME" if given. 2 repeats each, 0.5 keeps half of
+    # them, 0 leaves them out. {"asr:zh": 2, "split:train_long": 10}
     weights: dict[str, float] = field(default_factory=dict)
 
 
@@ -164,9 +165,10 @@ class TrainConfig:
             raise ConfigError("align.ctc_steps is part of the alignment phase: set align.steps too")
         for setting, weights in (("data.weights", self.data.weights), ("align.weights", self.align.weights)):
             for key, weight in weights.items():
-                if key.split(":")[0] not in TASKS or key.count(":") > 1 or weight < 0:
-                    raise ConfigError(f"{setting}.{key}: keys are a task or task:language ({', '.join(TASKS)}), "
-                                      f"values copies per epoch (0 or more); got {weight}")
+                head, _, tail = key.partition(":")
+                if (head not in TASKS and not (head == "split" and tail)) or key.count(":") > 1 or weight < 0:
+                    raise ConfigError(f"{setting}.{key}: keys are a task, task:language ({', '.join(TASKS)}) or "
+                                      f"split:NAME, values copies per epoch (0 or more); got {weight}")
         if self.batch_size % self.grad_accum:
             raise ConfigError("batch_size must be a multiple of grad_accum")
         if self.steps < 1 or self.batch_size < 1:
