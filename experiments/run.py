@@ -144,13 +144,18 @@ def training_facts(model_folder: str) -> dict:
 
 
 def scores_of(report_dir: Path, rows: list[str]) -> dict:
-    """{column: value} for the study's rows ("task" or "task/subset", each with its headline metric)."""
+    """{column: value} for the study's rows: "task" or "task/subset" with the task's headline metric, or
+    with "@metric" the one named (e.g. "text/split: general text@contains_match")."""
     report = json.loads((ROOT / report_dir / "report.json").read_text())
     values = {}
     for row in rows:
-        task, _, subset = row.partition("/")
+        where, _, metric = row.partition("@")
+        task, _, subset = where.partition("/")
         entry = report["tasks"].get(task, {}).get("subsets", {}).get(subset or "all")
-        picked = task_metrics.headline(task, entry) if entry else None
+        if entry and metric:
+            picked = (metric, entry[metric]) if entry.get(metric) is not None else None
+        else:
+            picked = task_metrics.headline(task, entry) if entry else None
         if picked:
             values[row] = {"metric": picked[0], "value": picked[1], "n": entry.get("n")}
     return values

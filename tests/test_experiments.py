@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,12 @@ def test_para_probe_reads_a_linear_label_and_not_a_random_one():
     assert probe.probe_accuracy(train_x, train_y, test_x, shuffled) < 0.6
     states = torch.arange(12.0).reshape(6, 2)
     assert probe.pooled(states).tolist() == [5.0, 6.0] + [states[:, 0].std(unbiased=False).item()] * 2
+
+
+def test_a_column_can_name_its_metric(tmp_path):
+    subsets = {"all": {"token_f1": 1.1, "contains_match": 19.1, "n": 68},
+               "split: general text": {"token_f1": 0.5, "contains_match": 12.5, "n": 32}}
+    (tmp_path / "report.json").write_text(json.dumps({"tasks": {"text": {"subsets": subsets}}}))
+    scores = runner.scores_of(tmp_path, ["text", "text/split: general text@contains_match", "text@rouge_l", "asr"])
+    assert scores == {"text": {"metric": "token_f1", "value": 1.1, "n": 68},
+                      "text/split: general text@contains_match": {"metric": "contains_match", "value": 12.5, "n": 32}}
