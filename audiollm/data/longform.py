@@ -146,13 +146,13 @@ def _pick(rng: random.Random, languages: list[str], clips: dict[str, list[Exampl
 
 
 def build_long_training(source: str | Path, out: str | Path, hours: float, seed: int = 0, gap: float = 0.3,
-                        seconds: tuple[float, float] = TRAIN_SECONDS, progress=None) -> Path:
+                        seconds: tuple[float, float] = TRAIN_SECONDS) -> Path:
     """Write `hours` of long training recordings (half ASR, half SQA) made from the clips of `source`.
 
     Languages keep their share of the source's ASR clips (of its SQA clips for questions); each
-    recording is one language. The result
-    is `out/train_long.jsonl` (split "train_long", audio under out/audio/train_long/); a build with the
-    same settings is reused, and the manifest is written last, so an interrupted build simply reruns.
+    recording is one language. The result is `out/train_long.jsonl` (split "train_long", audio under
+    out/audio/train_long/); a build with the same settings is reused, and the manifest is written last,
+    so an interrupted build simply reruns.
     """
     source, out = Path(source), Path(out)
     if hours <= 0:
@@ -187,8 +187,6 @@ def build_long_training(source: str | Path, out: str | Path, hours: float, seed:
                                  TRAIN_SPLIT)
         built.append(item)
         total += item.duration
-        if progress is not None:
-            progress(total / budget)
     write_manifest(manifest, built)
     settings_path.write_text(json.dumps(settings))
     return manifest
