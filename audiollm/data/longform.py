@@ -140,8 +140,9 @@ def _speech_by_language(examples: Sequence[Example], task: str) -> dict[str, lis
     return groups
 
 
-def _pick(rng: random.Random, languages: list[str], clips: dict[str, list[Example]]) -> str:
-    """A language, in proportion to its number of clips."""
+def _pick(rng: random.Random, clips: dict[str, list[Example]]) -> str:
+    """A language of `clips`, in proportion to its number of clips."""
+    languages = sorted(clips)
     return rng.choices(languages, [len(clips[language]) for language in languages])[0]
 
 
@@ -165,23 +166,25 @@ def build_long_training(source: str | Path, out: str | Path, hours: float, seed:
     if manifest.exists() and settings_path.exists() and json.loads(settings_path.read_text()) == settings:
         return manifest
     examples = read_manifest(source)
-    speech, questions = _speech_by_language(examples, "asr"), _speech_by_language(examples, "sqa")
+    speech = _speech_by_language(examples, "asr")
     if not speech:
         raise ConfigError(f"{source}: no ASR clips with audio to build long recordings from")
+    # Questions need filler of their own language.
+    questions = {language: clips for language, clips in _speech_by_language(examples, "sqa").items()
+                 if language in speech}
     rng = random.Random(seed)
     pools = {language: FillerPool(clips, rng, gap) for language, clips in sorted(speech.items())}
-    question_languages = sorted(language for language in questions if language in pools)
     built, total, budget = [], 0.0, hours * 3600
     while total < budget:
         target = rng.uniform(low, high)
         item = None
-        if question_languages and len(built) % 2:  # every other recording a question, while there are any
-            language = _pick(rng, question_languages, questions)
+        if questions and len(built) % 2:  # every other recording a question, while there are any
+            language = _pick(rng, questions)
             name = f"long-{len(built):05d}-{language}-sqa"
             item = long_sqa_item(pools[language], rng.choice(questions[language]), target, name, out,
                                  f"audio/{TRAIN_SPLIT}/{name}.flac", TRAIN_SPLIT)
         if item is None:
-            language = _pick(rng, sorted(pools), speech)
+            language = _pick(rng, speech)
             name = f"long-{len(built):05d}-{language}-asr"
             item = long_asr_item(pools[language], target, name, out, f"audio/{TRAIN_SPLIT}/{name}.flac", language,
                                  TRAIN_SPLIT)
