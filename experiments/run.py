@@ -81,13 +81,18 @@ def train_steps(study: dict, name: str, variant: dict, seed: int) -> tuple[list[
 
 
 def _label_and_weights(model: str) -> tuple[str, str]:
-    """A readable name for a model's outputs, and what else keys them: a retrained default is another
-    model, so the default's answers are keyed by the shipped parts' digest."""
+    """A readable name for a model's outputs, and what else keys them: a retrained default, or one that
+    ships other generation defaults, is another model, so the default's answers are keyed by the digest
+    of every shipped file (trained parts and generation_config.json)."""
     label = Path(model).parent.name if Path(model).name == "model" else _slug(model)
     weights = ""
     if model == "default":
-        parts = ROOT / "audiollm" / "default" / "trained_parts.safetensors"
-        weights = hashlib.sha256(parts.read_bytes()).hexdigest() if parts.is_file() else "untrained"
+        digest = hashlib.sha256()
+        for shipped in sorted((ROOT / "audiollm" / "default").glob("*")):
+            if shipped.is_file():
+                digest.update(shipped.name.encode() + b"\0" + shipped.read_bytes())
+        weights = digest.hexdigest() if (ROOT / "audiollm" / "default" / "trained_parts.safetensors").is_file() \
+            else "untrained"
     return label, weights
 
 

@@ -127,3 +127,19 @@ def test_a_column_can_name_its_metric(tmp_path):
     scores = runner.scores_of(tmp_path, ["text", "text/split: general text@contains_match", "text@rouge_l", "asr"])
     assert scores == {"text": {"metric": "token_f1", "value": 1.1, "n": 68},
                       "text/split: general text@contains_match": {"metric": "contains_match", "value": 12.5, "n": 32}}
+
+
+def test_the_default_is_keyed_by_every_file_it_ships(tmp_path, monkeypatch):
+    """Another generation_config.json is another model: its answers must not be reused."""
+    shipped = tmp_path / "audiollm" / "default"
+    shipped.mkdir(parents=True)
+    (shipped / "trained_parts.safetensors").write_bytes(b"weights")
+    (shipped / "generation_config.json").write_text('{"no_repeat_ngram_size": 6}')
+    monkeypatch.setattr(runner, "ROOT", tmp_path)
+    study = {"eval": ["--data", "corpus"]}
+    _, before = runner.eval_step(study, "default", {})
+    (shipped / "generation_config.json").write_text('{"no_repeat_ngram_size": 0}')
+    _, after = runner.eval_step(study, "default", {})
+    (shipped / "trained_parts.safetensors").unlink()
+    _, untrained = runner.eval_step(study, "default", {})
+    assert len({before, after, untrained}) == 3 and before.name.startswith("default-")
