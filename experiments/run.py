@@ -3,6 +3,7 @@
     python experiments/run.py configs/experiments/adaptors.yaml             # everything (resumes)
     python experiments/run.py configs/experiments/adaptors.yaml --plan      # print the commands only
     python experiments/run.py configs/experiments/adaptors.yaml --only qformer --nproc 2
+    python experiments/run.py configs/experiments/adaptors.yaml --seeds 0 --nproc 2   # one seed of each first
 
 A study file names a question, a shared training recipe and step budget, the test data and the
 variants (training overrides, or a model to evaluate as it is, plus extra `audiollm eval` arguments),
@@ -181,6 +182,11 @@ def planned_seeds(study: dict, variant: dict) -> list:
     return variant.get("seeds", study.get("seeds", [0])) if "train" in variant else [None]
 
 
+def selected(name: str, seed, only: list[str] | None, seeds: list[int] | None) -> bool:
+    """Whether `--only` and `--seeds` ask for this run; a ready model (seed None) has no seed to filter."""
+    return (only is None or name in only) and (seeds is None or seed is None or seed in seeds)
+
+
 def summarise(study: dict, results: list[dict]) -> str:
     """The Markdown table: one row per variant (mean over seeds; ± half the range when 2+ seeds)."""
     columns = study["columns"]
@@ -270,6 +276,8 @@ def main() -> int:
     parser.add_argument("study", type=Path)
     parser.add_argument("--plan", action="store_true", help="print the commands, run nothing")
     parser.add_argument("--only", nargs="+", help="variants to run (the summary still covers all finished ones)")
+    parser.add_argument("--seeds", nargs="+", type=int, help="seeds to run (default: the study's; the summary "
+                        "still covers all finished ones), e.g. --seeds 0 for one seed of every variant first")
     parser.add_argument("--nproc", type=int, default=1, help="training processes (DDP on CPU: 2 on 2 cores)")
     parser.add_argument("--eval-threads", help="CPU threads of each evaluation (a number or 'auto')")
     args = parser.parse_args()
@@ -284,8 +292,7 @@ def main() -> int:
             evaluate, report_dir = eval_step(study, model, variant)
             listen, listening_file = listening_step(study, model) or (None, None)
             commands += [shlex.join(step) for step in [*steps, evaluate, *([listen] if listen else [])]]
-            wanted = args.only is None or name in args.only
-            if wanted:
+            if selected(name, seed, args.only, args.seeds):
                 for step in steps:
                     run(step, args.nproc, args.plan)
                 run(evaluate, args.nproc, args.plan, args.eval_threads)

@@ -143,3 +143,10 @@ def test_the_default_is_keyed_by_every_file_it_ships(tmp_path, monkeypatch):
     (shipped / "trained_parts.safetensors").unlink()
     _, untrained = runner.eval_step(study, "default", {})
     assert len({before, after, untrained}) == 3 and before.name.startswith("default-")
+
+
+def test_only_and_seeds_select_runs():
+    assert runner.selected("qformer", 0, ["qformer"], [0])
+    assert not runner.selected("qformer", 1, ["qformer"], [0])
+    assert not runner.selected("conv-mlp", 0, ["qformer"], None)
+    assert runner.selected("cascade", None, None, [0])  # a ready model is not a seed's run
