@@ -76,6 +76,8 @@ class AudioLLMConfig:
         transformers 5 applies Gemma's factor inside the embedding module, rows passed as embeddings
         are no longer scaled by the decoder, so the model does it. False: speech rows enter as the
         adaptor writes them (how audiollm models trained before this field existed were made).
+    voice_rows: rows per window, before its speech rows, that summarise the whole window (pooled encoder
+        frames; adaptors.VoiceSummary), a route for speaker traits the per-token rows drop. 0: none (MERaLiON).
     """
 
     speech_config: dict
@@ -93,12 +95,17 @@ class AudioLLMConfig:
     flavour: str = "audiollm"
     adaptor_dropout: float = 0.1
     scale_speech_embeddings: bool = True
+    voice_rows: int = 0
 
     def __post_init__(self) -> None:
         if self.adaptor not in ADAPTORS:
             raise ConfigError(f"unknown adaptor {self.adaptor!r}; choose one of {ADAPTORS}")
         if self.flavour != "audiollm" and not self.adaptor.startswith("meralion"):
             raise ConfigError(f"the {self.flavour} layout has no {self.adaptor!r} adaptor; save it as flavour 'audiollm'")
+        if self.voice_rows < 0:
+            raise ConfigError(f"voice_rows is a number of rows per window (0 for none), got {self.voice_rows}")
+        if self.flavour != "audiollm" and self.voice_rows:
+            raise ConfigError(f"the {self.flavour} layout has no voice rows; save it as flavour 'audiollm'")
         if self.window_strategy not in WINDOW_STRATEGIES:
             raise ConfigError(f"window_strategy must be one of {WINDOW_STRATEGIES}, got {self.window_strategy!r}")
         if not 0 <= self.window_overlap_seconds <= self.window_seconds / 4:
@@ -149,8 +156,8 @@ class AudioLLMConfig:
 
     @property
     def tokens_per_window(self) -> int:
-        """Speech tokens one full 30 s window becomes (100 for MERaLiON)."""
-        return self.encoder_frames_per_window // self.speech_mlp_scale_factor
+        """Speech tokens one full 30 s window becomes (100 for MERaLiON), voice rows included."""
+        return self.encoder_frames_per_window // self.speech_mlp_scale_factor + self.voice_rows
 
     def speech_tokens_for(self, num_samples: int) -> int:
         """Speech tokens that one window of `num_samples` samples becomes.
@@ -158,12 +165,13 @@ class AudioLLMConfig:
         fixed: always tokens_per_window (the window is padded to 30 s).
         real: mel frames F = ceil(samples / 160), encoder frames ceil(F / 2) (conv2 has stride 2),
         tokens ceil(frames / k) (the last token's missing frames are zeros).
+        Either way plus the window's voice rows.
         """
         if self.encoder_input == "fixed":
             return self.tokens_per_window
         mel_frames = -(-num_samples // HOP_LENGTH)
         encoder_frames = -(-mel_frames // 2)
-        return -(-encoder_frames // self.speech_mlp_scale_factor)
+        return -(-encoder_frames // self.speech_mlp_scale_factor) + self.voice_rows
 
     # ---- (de)serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -6,7 +6,9 @@ Read top to bottom, the data path is:
       -> speech_encoder            (W, T, C)   T = 1500 encoder frames, C encoder width
       -> ln_speech                 (W, T, C)
       -> stack_frames              (W, N, k*C) N = T / k speech tokens per window
-      -> speech_audio_adapter      (W, N, D)   D decoder width, flattened to (S, D) = (W*N, D)
+      -> speech_audio_adapter      (W, N, D)   D decoder width
+      (+ speech_voice_adapter      (W, V, D)   V voice rows per window from its pooled frames, placed first)
+                                   flattened to (S, D) = (W*(V+N), D)
     input_ids (B, L) with S placeholder ids
       -> token embeddings          (B, L, D)   placeholders replaced by the speech rows, in order
       -> text_decoder              logits (B, L, V)
@@ -32,7 +34,7 @@ from transformers.initialization import no_init_weights
 from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from audiollm.adaptors import build_adaptor, stack_frames
+from audiollm.adaptors import VoiceSummary, build_adaptor, stack_frames
 from audiollm.config import AudioLLMConfig
 from audiollm.errors import ModelNotFoundError, PromptError
 
@@ -95,17 +97,27 @@ class AudioLLM(nn.Module):
             config.adaptor, config.encoder_width, config.decoder_width,
             config.speech_mlp_scale_factor, config.adaptor_dropout,
         )
+        self.speech_voice_adapter = self._voice_summary(config)
         self.text_decoder = AutoModelForCausalLM.from_config(config.decoder_config())
+
+    @staticmethod
+    def _voice_summary(config: AudioLLMConfig) -> VoiceSummary | None:
+        if not config.voice_rows:
+            return None  # no module, no keys: MERaLiON's layout
+        return VoiceSummary(config.encoder_width, config.decoder_width, config.voice_rows, config.adaptor_dropout)
 
     # ---- the data path --------------------------------------------------------------------------
     def encode_speech(
-        self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor | None = None
+        self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor | None = None,
+        voice_gradient: bool = True,
     ) -> torch.Tensor:
         """(W, M, F) log-mel windows -> (S, D) speech embeddings, the windows' tokens in order.
 
         fixed input: every window is 30 s and gives N = T / k tokens, so S = W * N.
         real input: window w has F_w real frames (feature_attention_mask) and gives
         ceil(ceil(F_w / 2) / k) tokens; padding never changes a window's embeddings.
+        With config.voice_rows V, each window's V voice rows come first (S grows by W * V);
+        voice_gradient=False detaches them (the CTC loss spells the transcript with the other rows).
         """
         dtype = self.ln_speech.weight.dtype
         input_features = input_features.to(dtype)
@@ -121,24 +133,37 @@ class AudioLLM(nn.Module):
         factor = self.config.speech_mlp_scale_factor
         if frame_mask is None:
             speech = self.speech_audio_adapter(stack_frames(frames, factor))  # (W, N, D)
+            speech = self._voice_rows_first(speech, frames, None, voice_gradient)  # (W, V + N, D)
             return speech.reshape(-1, speech.shape[-1])
         # Zero the padded frames and pad T to a multiple of k, so a window's last token sees zeros
         # for its missing frames whatever it was batched with.
         frames = frames * frame_mask.unsqueeze(-1).to(dtype)
+        tokens = (frame_mask.sum(dim=1) + factor - 1) // factor  # (W,) real tokens per window
+        voice_source = frames
         frames = nn.functional.pad(frames, (0, 0, 0, (-frames.shape[1]) % factor))
         speech = self.speech_audio_adapter(stack_frames(frames, factor))  # (W, N_max, D)
-        tokens = (frame_mask.sum(dim=1) + factor - 1) // factor  # (W,) real tokens per window
+        speech = self._voice_rows_first(speech, voice_source, frame_mask, voice_gradient)  # (W, V + N_max, D)
+        tokens = tokens + self.config.voice_rows
         keep = torch.arange(speech.shape[1], device=speech.device)[None, :] < tokens[:, None]
         return speech[keep]  # (sum of tokens, D), window by window
+
+    def _voice_rows_first(self, speech: torch.Tensor, frames: torch.Tensor, frame_mask: torch.Tensor | None,
+                          voice_gradient: bool) -> torch.Tensor:
+        """(W, N, D) speech rows -> (W, V + N, D) with each window's voice rows first (unchanged if V = 0)."""
+        if self.speech_voice_adapter is None:
+            return speech
+        voice = self.speech_voice_adapter(frames, frame_mask).to(speech.dtype)
+        return torch.cat([voice if voice_gradient else voice.detach(), speech], dim=1)
 
     def _encode_real_length(self, features: torch.Tensor, mel_mask: torch.Tensor):
         """Whisper's encoder on unpadded windows: (W, M, F) + (W, F) -> (W, ceil(F/2), C) + frame mask."""
         return whisper_encoder_states(self.speech_encoder, features, mel_mask)
 
-    def speech_rows(self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def speech_rows(self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor | None = None,
+                    voice_gradient: bool = True) -> torch.Tensor:
         """(S, D) speech embeddings as the decoder reads them: with its token-embedding factor when
         config.scale_speech_embeddings (see embed_inputs)."""
-        speech = self.encode_speech(input_features, feature_attention_mask)
+        speech = self.encode_speech(input_features, feature_attention_mask, voice_gradient)
         scale = getattr(self.text_decoder.get_input_embeddings(), "embed_scale", None)  # Gemma 2 and 3 scale rows
         if self.config.scale_speech_embeddings and scale is not None:
             speech = speech * scale.to(speech.dtype)
@@ -194,10 +219,11 @@ class AudioLLM(nn.Module):
         labelled_logits_only: compute logits only where a next token is labelled — (K, V) instead of
         (B, L, V); with a 262k vocabulary this is most of a training step's memory.
         speech_only: return only speech_rows (S, D), no decoder pass (the CTC alignment loss, train/ctc.py;
-        a forward mode rather than a method so that DistributedDataParallel sees the call).
+        a forward mode rather than a method so that DistributedDataParallel sees the call). Voice rows
+        are in it but detached: CTC would teach them to be blanks, and they are there to keep the voice.
         """
         if speech_only:
-            return self.speech_rows(input_features, feature_attention_mask)
+            return self.speech_rows(input_features, feature_attention_mask, voice_gradient=False)
         inputs_embeds = self.embed_inputs(input_ids, input_features, feature_attention_mask)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -254,6 +280,19 @@ class AudioLLM(nn.Module):
                                     self.config.speech_mlp_scale_factor, self.config.adaptor_dropout)
         parameter = next(old.parameters())
         self.speech_audio_adapter = adaptor.to(device=parameter.device, dtype=parameter.dtype).train(old.training)
+
+    def set_voice_rows(self, rows: int, seed: int = 0) -> None:
+        """Give the model `rows` freshly initialised voice rows per window (0: none); a model that already
+        has that many keeps its own. The speech adaptor is untouched, so a trained model can learn them."""
+        if rows == self.config.voice_rows:
+            return
+        self.config = dataclasses.replace(self.config, voice_rows=rows)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            voice = self._voice_summary(self.config)
+        if voice is not None:
+            voice = voice.to(device=self.device, dtype=self.dtype).train(self.speech_audio_adapter.training)
+        self.speech_voice_adapter = voice
 
     # ---- persistence ----------------------------------------------------------------------------
     @property

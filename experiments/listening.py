@@ -68,6 +68,8 @@ def main() -> None:
         model.config = dataclasses.replace(model.config, scale_speech_embeddings=scaled)
         if run_config["model"].get("stack"):  # the run trained an adaptor of that width
             model.new_adaptor(speech_mlp_scale_factor=run_config["model"]["stack"])
+        if run_config["model"].get("voice_rows") is not None:  # the run trained voice rows of that count
+            model.set_voice_rows(run_config["model"]["voice_rows"])
         if any("lora_" in key for key in state):  # give the model the run's LoRA modules first
             add_lora(model, LoraSpec(**run_config["lora"]))
         missing = [key for key in state if key not in dict(model.named_parameters())]

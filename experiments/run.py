@@ -136,7 +136,7 @@ def training_facts(model_folder: str) -> dict:
         facts["trainable_M"] = sum(data["trained_parameters"].values()) / 1e6
         config = data["config"]
         facts["tokens_per_30s"] = config["speech_config"].get("max_source_positions", 1500) // config[
-            "speech_mlp_scale_factor"]
+            "speech_mlp_scale_factor"] + config.get("voice_rows", 0)
     if (run_dir / "log.jsonl").is_file():
         records, _ = read_log(run_dir)
         steps = [records[step] for step in sorted(records)]

@@ -43,6 +43,8 @@ def test_scores_match_hand_computation(corpus, tmp_path):
     assert tasks["para"]["subsets"]["all"]["majority"] == 75.0
     assert tasks["para"]["subsets"]["all"]["chance"] == pytest.approx(100 * (1.5 + 1 / 3) / 4)
     assert tasks["para"]["confusion"]["gender"]["matrix"] == [[1, 1, 0], [0, 1, 0]]
+    assert tasks["para"]["subsets"]["attribute: gender"]["accuracy"] == pytest.approx(100 * 2 / 3)
+    assert tasks["para"]["subsets"]["attribute: emotion"]["accuracy"] == 0.0
     # Batches hold at most batch_size requests, each with the exact instruction and decoding settings.
     assert len(model.calls) == len(CORPUS)
     request = next(r for r in model.requests if r.extra["id"] == "sqa-1")

@@ -14,7 +14,7 @@ runner = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(runner)
 
 
-@pytest.mark.parametrize("name", ["adaptors", "local_adaptation", "fusion_vs_cascade", "forgetting", "windows"])
+@pytest.mark.parametrize("name", ["adaptors", "local_adaptation", "fusion_vs_cascade", "forgetting", "windows", "voice"])
 def test_every_study_file_loads_and_plans(name):
     study = runner.load_study(ROOT / "configs" / "experiments" / f"{name}.yaml")
     assert study["columns"] and study["variants"]

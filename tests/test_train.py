@@ -197,6 +197,22 @@ def test_a_run_from_a_trained_model_exports_parts_that_count_from_the_first_base
         assert handle.get_slice("text_decoder.model.layers.0.self_attn.q_proj.lora_A").get_shape()[0] == 8
 
 
+def test_a_leg_adds_voice_rows_to_a_trained_model_and_its_parts_rebuild_it(setup, tmp_path):
+    from audiollm.train import run_training
+
+    first = run_training(_recipe(setup, tmp_path / "first", steps=3, eval_every=0, optim__lr=3e-2))
+    leg = run_training(_recipe(setup, tmp_path / "leg", steps=3, eval_every=0, optim__lr=3e-2,
+                               model__init=str(first / "model"), model__voice_rows=2))
+    trained = AudioLLM.from_pretrained(leg / "model")
+    assert trained.config.voice_rows == 2
+    processor = AudioLLMProcessor.from_pretrained(leg / "model")  # its prompts count the voice rows
+    rebuilt = AudioLLM.from_pretrained(setup / "model")  # the first base: no voice rows
+    merge_trained_parts(rebuilt, leg / "trained_parts.safetensors")
+    assert (_logits(rebuilt, processor) - _logits(trained, processor)).abs().max().item() < 1e-4
+    with safe_open(str(leg / "trained_parts.safetensors"), framework="pt") as handle:
+        assert any(key.startswith("speech_voice_adapter.") for key in handle.keys())
+
+
 def test_resume_after_kill_reproduces_the_uninterrupted_run(setup, tmp_path):
     steps = {"steps": 40, "save_every": 5, "eval_every": 0}
     whole = _run([_recipe(setup, tmp_path / "whole", **steps)])
@@ -270,6 +286,10 @@ def test_alignment_phase_draws_only_its_tasks_then_the_full_mix():
         load_train_config(None, ["steps=5", "align.steps=5"])
     with pytest.raises(ConfigError, match="align.train names"):
         load_train_config(None, ["steps=5", "align.steps=2", "align.train=[adapter]"])
+    # A leg from a trained model on a recipe that builds from parts: one start, or the leg trains the base.
+    with pytest.raises(ConfigError, match="both say where the model starts"):
+        load_train_config(None, ["model.init=default", "model.encoder=whisper-base", "model.decoder=gemma3-270m"])
+    assert load_train_config(None, ["model.init=null", "model.encoder=whisper-base", "model.decoder=gemma3-270m"])
     with pytest.raises(ConfigError, match="no such training examples"):
         DataOrder(task, load_train_config(None, ["steps=20", "align.steps=2", "align.tasks=[para]"]))
 

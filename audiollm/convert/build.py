@@ -120,7 +120,8 @@ def describe_model(name: str) -> dict:
     model = AudioLLM.from_pretrained(folder)
     parts = {
         part: sum(p.numel() for p in getattr(model, part).parameters())
-        for part in ("speech_encoder", "ln_speech", "speech_audio_adapter", "text_decoder")
+        for part in ("speech_encoder", "ln_speech", "speech_audio_adapter", "speech_voice_adapter", "text_decoder")
+        if getattr(model, part) is not None
     }
     build_info = folder / "build_info.json"
     return {
@@ -131,6 +132,7 @@ def describe_model(name: str) -> dict:
         "encoder": {k: config.speech_config.get(k) for k in ("d_model", "encoder_layers", "num_mel_bins")},
         "parameters": parts,
         "speech_tokens_per_window": config.tokens_per_window,
+        "voice_rows_per_window": config.voice_rows,
         "window_seconds": config.window_seconds,
         "max_audio_seconds": None if config.max_windows is None else config.max_windows * config.window_seconds,
         "prompt_template": config.prompt_template,

@@ -187,8 +187,11 @@ def is_no_speech(example: Example) -> bool:
 
 
 def subsets_of(example: Example, source: str) -> list[str]:
-    """Report rows this example counts in: all, its split, its language (pair for ST), its source."""
+    """Report rows this example counts in: all, its split, its language (pair for ST), the attribute a
+    PARA question asks about, its source."""
     rows = ["all", f"split: {SPLIT_NAMES.get(example.split, example.split)}"]
+    if example.task == "para" and example.meta.get("attribute"):
+        rows.append(f"attribute: {example.meta['attribute']}")
     if example.task == "st":
         source_language = example.meta.get("source_language") or example.language
         rows.append(f"lang: {source_language}→{target_language(example)}")

@@ -38,6 +38,9 @@ class ModelSpec:
     # Encoder frames per speech token; null keeps the model's (MERaLiON: 15, 100 tokens per 30 s). Another
     # value replaces the model's adaptor by a fresh, untrained one of that input width.
     stack: int | None = None
+    # Voice rows per window (AudioLLMConfig.voice_rows); null keeps the model's. Another value gives the
+    # model fresh, untrained ones and keeps its speech adaptor (a trained model can learn them in a leg).
+    voice_rows: int | None = None
 
 
 @dataclass
@@ -159,6 +162,12 @@ class TrainConfig:
             unknown = set(self.align.train) - {"adaptor", "lora", "encoder", "decoder"}
             if unknown or not self.align.train:
                 raise ConfigError(f"align.train names parameter groups of adaptor, lora, encoder, decoder; got {self.align.train}")
+        if self.stage == 2 and self.model.init and self.model.encoder and self.model.decoder:
+            raise ConfigError(f"model.init={self.model.init} and model.encoder + model.decoder both say where the model "
+                              "starts: set model.init=null to build from parts, or model.encoder=null "
+                              "model.decoder=null to start from init")
+        if self.model.voice_rows is not None and self.model.voice_rows < 0:
+            raise ConfigError(f"model.voice_rows is a number of rows per window (0 for none), got {self.model.voice_rows}")
         if self.model.stack is not None and self.model.stack < 1:
             raise ConfigError(f"model.stack is a number of encoder frames per speech token (1 or more), got {self.model.stack}")
         if self.align.ctc_steps and not self.align.steps:

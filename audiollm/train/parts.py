@@ -1,7 +1,7 @@
 """Which parameters learn, LoRA on the decoder, and the small "trained parts" file a run exports.
 
 A run's trained parts are everything training changed and nothing else: the adaptor and ln_speech
-(always), the unfrozen encoder layers (if any), and LoRA factors (A, B and their scale) instead of full
+(always; the voice rows' module too where the model has one), the unfrozen encoder layers (if any), and LoRA factors (A, B and their scale) instead of full
 decoder matrices. `merge_trained_parts` applies such a file to a freshly assembled model, so the shipped
 default model is a few MB in git while its base is rebuilt from packages.
 """
@@ -29,8 +29,9 @@ MODEL_PARTS_FILE = "trained_parts.safetensors"
 def set_trainable(model: AudioLLM, adaptor: bool, encoder: str, decoder: str, lora=None) -> None:
     """Freeze everything, then unfreeze what the recipe names; add LoRA to the decoder if asked."""
     model.requires_grad_(False)
-    for module in (model.ln_speech, model.speech_audio_adapter):
-        module.requires_grad_(adaptor)
+    for module in (model.ln_speech, model.speech_audio_adapter, model.speech_voice_adapter):
+        if module is not None:  # no voice rows: no module
+            module.requires_grad_(adaptor)
     if encoder == "full":
         model.speech_encoder.requires_grad_(True)
     elif encoder.startswith("top:"):
@@ -99,6 +100,7 @@ def merge_trained_parts(model: AudioLLM, path: str | Path) -> None:
         trained = AudioLLMConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
         # Trained with another adaptor shape (e.g. model.stack): give the model that shape first.
         model.new_adaptor(adaptor=trained.adaptor, speech_mlp_scale_factor=trained.speech_mlp_scale_factor)
+        model.set_voice_rows(trained.voice_rows)
         model.config = trained
     state = model.state_dict()
     with torch.no_grad():
