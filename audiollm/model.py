@@ -119,17 +119,8 @@ class AudioLLM(nn.Module):
         With config.voice_rows V, each window's V voice rows come first (S grows by W * V);
         voice_gradient=False detaches them (the CTC loss spells the transcript with the other rows).
         """
+        frames, frame_mask = self.speech_frames(input_features, feature_attention_mask)
         dtype = self.ln_speech.weight.dtype
-        input_features = input_features.to(dtype)
-        if self.config.encoder_input == "fixed":
-            frames = self.speech_encoder(input_features).last_hidden_state  # (W, T, C)
-            frame_mask = None
-        else:
-            if feature_attention_mask is None:
-                feature_attention_mask = torch.ones(input_features.shape[0], input_features.shape[-1],
-                                                    dtype=torch.long, device=input_features.device)
-            frames, frame_mask = self._encode_real_length(input_features, feature_attention_mask)
-        frames = self.ln_speech(frames)
         factor = self.config.speech_mlp_scale_factor
         if frame_mask is None:
             speech = self.speech_audio_adapter(stack_frames(frames, factor))  # (W, N, D)
@@ -146,6 +137,27 @@ class AudioLLM(nn.Module):
         tokens = tokens + self.config.voice_rows
         keep = torch.arange(speech.shape[1], device=speech.device)[None, :] < tokens[:, None]
         return speech[keep]  # (sum of tokens, D), window by window
+
+    def speech_frames(self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor | None = None):
+        """(W, M, F) log-mel windows -> (W, T, C) encoder frames after ln_speech, and the (W, T) mask of
+        real frames (None with fixed 30 s input, where every frame counts)."""
+        input_features = input_features.to(self.ln_speech.weight.dtype)
+        if self.config.encoder_input == "fixed":
+            return self.ln_speech(self.speech_encoder(input_features).last_hidden_state), None
+        if feature_attention_mask is None:
+            feature_attention_mask = torch.ones(input_features.shape[0], input_features.shape[-1],
+                                                dtype=torch.long, device=input_features.device)
+        frames, frame_mask = self._encode_real_length(input_features, feature_attention_mask)
+        return self.ln_speech(frames), frame_mask
+
+    @torch.no_grad()
+    def calibrate_voice_rows(self, batches) -> int:
+        """Start the voice rows' standardisation at the pooled statistics of these windows: `batches`
+        yields (input_features, feature_attention_mask) pairs. Returns how many windows it pooled."""
+        pooled = [VoiceSummary.pool(*self.speech_frames(features, mask)) for features, mask in batches]
+        pooled = torch.cat(pooled)
+        self.speech_voice_adapter.calibrate(pooled.float())
+        return pooled.shape[0]
 
     def _voice_rows_first(self, speech: torch.Tensor, frames: torch.Tensor, frame_mask: torch.Tensor | None,
                           voice_gradient: bool) -> torch.Tensor:

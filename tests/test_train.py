@@ -205,6 +205,7 @@ def test_a_leg_adds_voice_rows_to_a_trained_model_and_its_parts_rebuild_it(setup
                                model__init=str(first / "model"), model__voice_rows=2))
     trained = AudioLLM.from_pretrained(leg / "model")
     assert trained.config.voice_rows == 2
+    assert trained.speech_voice_adapter.centre.abs().sum() > 0  # calibrated on the training clips
     processor = AudioLLMProcessor.from_pretrained(leg / "model")  # its prompts count the voice rows
     rebuilt = AudioLLM.from_pretrained(setup / "model")  # the first base: no voice rows
     merge_trained_parts(rebuilt, leg / "trained_parts.safetensors")

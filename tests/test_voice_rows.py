@@ -56,6 +56,21 @@ def test_the_pools_see_real_frames_only():
     assert not torch.allclose(summary(padded), summary(frames), atol=1e-3)  # unmasked, padding would count
 
 
+def test_calibration_standardises_the_pooled_windows():
+    """Raw pooled states are nearly one vector for every clip; calibration centres and scales them."""
+    model, processor = _model(voice_rows=2)
+    clips = [_tone(seconds, hz) for seconds, hz in [(0.7, 200), (1.3, 300), (2.0, 450), (0.9, 700), (31.0, 900)]]
+    batch = processor([[Turn("user", "x", [clip])] for clip in clips])
+    windows = model.calibrate_voice_rows([(batch["input_features"], batch["feature_attention_mask"])])
+    assert windows == 6  # the 31 s clip is two windows
+    frames, mask = model.speech_frames(batch["input_features"], batch["feature_attention_mask"])
+    summary = model.speech_voice_adapter
+    standardised = (summary.pool(frames, mask) - summary.centre) / summary.spread
+    assert standardised.mean(dim=0).abs().max() < 1e-4
+    assert (standardised.std(dim=0, unbiased=False) - 1).abs().max() < 1e-2
+    assert summary.centre.requires_grad and summary.spread.requires_grad  # they train, and ship in the parts
+
+
 def test_voice_rows_alone_carry_the_voice_to_the_answer():
     """The per-token adaptor is silenced (zero output, frozen): only the voice rows can tell the tones apart."""
     losses = {}

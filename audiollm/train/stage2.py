@@ -68,6 +68,7 @@ class InstructionTuning:
                                            scale_speech_embeddings=config.model.scale_speech_embeddings)
         if config.model.stack:
             model.new_adaptor(speech_mlp_scale_factor=config.model.stack)
+        fresh_voice_rows = bool(config.model.voice_rows) and config.model.voice_rows != model.config.voice_rows
         if config.model.voice_rows is not None:
             model.set_voice_rows(config.model.voice_rows, seed=config.seed)
         if config.model.encoder_weights:
@@ -88,9 +89,22 @@ class InstructionTuning:
         if data.text_replay and not self.text_examples:
             raise ConfigError(f"data.text_replay is set but {data.text} hold no text or transcribed SI/SQA examples")
         self.eval_examples = load_examples(data.eval, data.tasks, data.max_audio_seconds)[0][: config.eval_examples]
+        if fresh_voice_rows:  # a resumed run then loads its trained values over these
+            self._calibrate_voice_rows()
         vocab_size = self.model.text_decoder.get_input_embeddings().num_embeddings
         self.inventory = (TokenInventory.heard_in(self.processor.tokenizer, self.train_examples, vocab_size)
                           if config.align.ctc_steps else None)
+
+    def _calibrate_voice_rows(self, clips: int = 64) -> None:
+        """Start fresh voice rows' standardisation at the pooled statistics of the first training clips
+        (the same clips on every process, so DDP replicas start equal)."""
+        spoken = [e for e in self.train_examples if e.audio][:clips]
+        batches = []
+        for start in range(0, len(spoken), 8):
+            batch = self.collate(spoken[start : start + 8])
+            mask = batch.get("feature_attention_mask")  # absent with fixed 30 s input
+            batches.append((batch["input_features"].to(self.device), None if mask is None else mask.to(self.device)))
+        self.model.calibrate_voice_rows(batches)
 
     def collate(self, examples: list) -> dict[str, torch.Tensor]:
         conversations, answers = zip(*(conversation_of(example) for example in examples))
