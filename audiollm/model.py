@@ -293,11 +293,12 @@ class AudioLLM(nn.Module):
         parameter = next(old.parameters())
         self.speech_audio_adapter = adaptor.to(device=parameter.device, dtype=parameter.dtype).train(old.training)
 
-    def set_voice_rows(self, rows: int, seed: int = 0) -> None:
+    def set_voice_rows(self, rows: int, seed: int = 0) -> bool:
         """Give the model `rows` freshly initialised voice rows per window (0: none); a model that already
-        has that many keeps its own. The speech adaptor is untouched, so a trained model can learn them."""
+        has that many keeps its own. The speech adaptor is untouched, so a trained model can learn them.
+        Returns whether fresh (untrained) voice rows were made."""
         if rows == self.config.voice_rows:
-            return
+            return False
         self.config = dataclasses.replace(self.config, voice_rows=rows)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -305,6 +306,7 @@ class AudioLLM(nn.Module):
         if voice is not None:
             voice = voice.to(device=self.device, dtype=self.dtype).train(self.speech_audio_adapter.training)
         self.speech_voice_adapter = voice
+        return voice is not None
 
     # ---- persistence ----------------------------------------------------------------------------
     @property

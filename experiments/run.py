@@ -30,6 +30,7 @@ from pathlib import Path
 
 import yaml
 
+from audiollm.config import AudioLLMConfig
 from audiollm.evaluate import tasks as task_metrics
 from audiollm.evaluate.plots import plot_duration
 from audiollm.train.summary import read_log
@@ -134,9 +135,7 @@ def training_facts(model_folder: str) -> dict:
     if summary.is_file():
         data = json.loads(summary.read_text())
         facts["trainable_M"] = sum(data["trained_parameters"].values()) / 1e6
-        config = data["config"]
-        facts["tokens_per_30s"] = config["speech_config"].get("max_source_positions", 1500) // config[
-            "speech_mlp_scale_factor"] + config.get("voice_rows", 0)
+        facts["tokens_per_30s"] = AudioLLMConfig.from_dict({"model_type": "audiollm", **data["config"]}).tokens_per_window
     if (run_dir / "log.jsonl").is_file():
         records, _ = read_log(run_dir)
         steps = [records[step] for step in sorted(records)]

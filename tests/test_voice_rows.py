@@ -123,9 +123,10 @@ def test_voice_rows_save_load_and_refuse_the_released_layouts(tmp_path):
 def test_set_voice_rows_adds_them_and_keeps_the_speech_adaptor():
     model, _ = _model(voice_rows=0)
     before = {k: v.clone() for k, v in model.speech_audio_adapter.state_dict().items()}
-    model.set_voice_rows(2, seed=1)
+    assert model.set_voice_rows(2, seed=1)  # fresh rows: the caller calibrates them
+    assert not model.set_voice_rows(2)  # already there: kept
     assert model.config.voice_rows == 2 and model.speech_voice_adapter is not None
     assert all(torch.equal(before[k], v) for k, v in model.speech_audio_adapter.state_dict().items())
     assert any(k.startswith("speech_voice_adapter.") for k in model.state_dict())
-    model.set_voice_rows(0)
+    assert not model.set_voice_rows(0)  # none to calibrate
     assert model.speech_voice_adapter is None and not any(k.startswith("speech_voice_") for k in model.state_dict())

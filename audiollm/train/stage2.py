@@ -68,9 +68,8 @@ class InstructionTuning:
                                            scale_speech_embeddings=config.model.scale_speech_embeddings)
         if config.model.stack:
             model.new_adaptor(speech_mlp_scale_factor=config.model.stack)
-        fresh_voice_rows = bool(config.model.voice_rows) and config.model.voice_rows != model.config.voice_rows
-        if config.model.voice_rows is not None:
-            model.set_voice_rows(config.model.voice_rows, seed=config.seed)
+        fresh_voice_rows = (config.model.voice_rows is not None
+                            and model.set_voice_rows(config.model.voice_rows, seed=config.seed))
         if config.model.encoder_weights:
             _load_stage1_encoder(model, Path(config.model.encoder_weights))
         if config.distill_weight and config.trainable.decoder == "full":
