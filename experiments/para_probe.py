@@ -9,7 +9,8 @@ the adaptor sees) and the model's speech rows (what the decoder reads). A logist
 attribute, trained on the first N train clips of that attribute and scored on the PARA clips of the test
 splits, shows whether the label is still linearly readable at each point. Encoder high and rows low:
 the adaptor (its CTC opening makes rows spell tokens) throws the voice away. Both high: the decoder
-does not use what it is given. Prints one JSON object (also written to --out).
+does not use what it is given. A model with voice rows (docs/training.md) gets a third view, its voice
+rows as they are, and "rows" are then its speech rows alone. Prints one JSON object (also written to --out).
 """
 
 from __future__ import annotations
@@ -54,7 +55,11 @@ def views(model: AudioLLM, processor: AudioLLMProcessor, example) -> dict[str, t
     finally:
         hook.remove()
     real_frames = int(features["feature_attention_mask"][0, ::2].sum())  # the encoder halves the mel frames
-    return {"encoder": pooled(kept[0][0, :real_frames].float()), "rows": pooled(rows.float())}
+    voice_rows = model.config.voice_rows  # one window (clips <= 30 s): its voice rows come first
+    found = {"encoder": pooled(kept[0][0, :real_frames].float()), "rows": pooled(rows[voice_rows:].float())}
+    if voice_rows:
+        found["voice_rows"] = rows[:voice_rows].float().flatten()  # already a summary: read as they are
+    return found
 
 
 def fit_probe(x: torch.Tensor, y: torch.Tensor, classes: int, l2: float) -> nn.Linear:
@@ -134,7 +139,7 @@ def main() -> None:
         majority = Counter(train_y).most_common(1)[0][0]
         entry = {"train_clips": len(examples), "test_clips": len(held),
                  "majority_class": round(100 * sum(t == majority for t in test_y) / len(test_y), 1)}
-        for view in ("encoder", "rows"):
+        for view in train_views[0]:
             accuracy = probe_accuracy(torch.stack([v[view] for v in train_views]), train_y,
                                       torch.stack([v[view] for v in test_views]), test_y)
             entry[f"probe_{view}"] = round(100 * accuracy, 1)

@@ -130,3 +130,26 @@ def test_set_voice_rows_adds_them_and_keeps_the_speech_adaptor():
     assert any(k.startswith("speech_voice_adapter.") for k in model.state_dict())
     assert not model.set_voice_rows(0)  # none to calibrate
     assert model.speech_voice_adapter is None and not any(k.startswith("speech_voice_") for k in model.state_dict())
+
+
+def test_the_para_probe_reads_voice_rows_apart_from_speech_rows(monkeypatch):
+    """experiments/para_probe.py: with voice rows, "rows" pools the speech rows alone and "voice_rows" are
+    the voice rows as the decoder gets them."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("para_probe", Path(__file__).parents[1] / "experiments" / "para_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    monkeypatch.setattr(probe, "load_audio", lambda example: _tone(2.0, 220))
+    for voice_rows in (0, 2):
+        model, processor = _model(voice_rows=voice_rows)
+        found = probe.views(model, processor, example=None)
+        with torch.no_grad():
+            rows = model.speech_rows(**{k: v for k, v in processor.features([_tone(2.0, 220)]).items()
+                                        if k in ("input_features", "feature_attention_mask")})
+        assert torch.allclose(found["rows"], probe.pooled(rows[voice_rows:]))
+        if voice_rows:
+            assert torch.equal(found["voice_rows"], rows[:voice_rows].flatten())
+        else:
+            assert set(found) == {"encoder", "rows"}
