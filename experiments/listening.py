@@ -10,7 +10,9 @@ to the same length (same speech-token count, so length gives nothing away), and 
 that length. A model that uses the audio has a clearly lower loss with the right clip; a model that
 ignores it scores all three alike. With --transcribe N it also greedy-decodes the first N clips and
 reports their WER, so a checkpoint's listening can be read as transcripts too; --whisper NAME scores a
-Whisper with its own decoder on the same clips beside it. Prints one JSON line.
+Whisper with its own decoder on the same clips beside it. `gain_by_position` splits the gain by answer
+token (1-5, 6-10, 11-20, 21+): whether the audio helps all through the answer or only at its start.
+Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -40,6 +42,28 @@ from audiollm.train.parts import add_lora
 
 def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
     return audio[:length] if len(audio) >= length else np.pad(audio, (0, length - len(audio)))
+
+
+def per_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token losses (K,) of one example's labelled tokens, in answer order (the mean is its loss)."""
+    targets = labels[1:]
+    labelled = targets != -100
+    return torch.nn.functional.cross_entropy(logits[:-1][labelled].float(), targets[labelled], reduction="none")
+
+
+POSITION_BINS = ((0, 5), (5, 10), (10, 20), (20, None))  # answer tokens [start, end)
+
+
+def gain_by_position(token_gains: list[torch.Tensor]) -> dict[str, dict]:
+    """Mean listening gain of the answer tokens in each position bin, over all examples: does the model
+    use the audio for the whole answer, or only for its first words?"""
+    found = {}
+    for start, end in POSITION_BINS:
+        values = torch.cat([gains[start:end] for gains in token_gains])
+        if len(values):
+            found[f"{start + 1}-{end}" if end else f"{start + 1}+"] = {"gain": round(values.mean().item(), 4),
+                                                                      "tokens": len(values)}
+    return found
 
 
 def main() -> None:
@@ -81,17 +105,23 @@ def main() -> None:
                 and not e.meta.get("no_speech")][: args.examples]
     audios = [load_audio(e) for e in examples]
     losses: dict[str, list[float]] = {"right": [], "other": [], "silence": []}
+    token_gains: list[torch.Tensor] = []  # per answer token: loss with another clip minus with the right one
     with torch.no_grad():
         for index, example in enumerate(examples):
             own = audios[index]
             variants = {"right": own, "other": fit_length(audios[(index + 1) % len(audios)], len(own)),
                         "silence": np.zeros_like(own)}
+            token_losses = {}
             for name, audio in variants.items():
                 batch = processor([[Turn("user", example.instruction, [audio])]], answers=[example.answer])
-                losses[name].append(model(**batch).loss.item())
+                output = model(**batch)
+                losses[name].append(output.loss.item())
+                token_losses[name] = per_token_loss(output.logits[0], batch["labels"][0])
+            token_gains.append(token_losses["other"] - token_losses["right"])
     means = {name: round(statistics.mean(values), 4) for name, values in losses.items()}
     result = {"model": args.model, "checkpoint": args.checkpoint, "examples": len(examples),
-              "mean_loss": means, "gain_over_other": round(means["other"] - means["right"], 4)}
+              "mean_loss": means, "gain_over_other": round(means["other"] - means["right"], 4),
+              "gain_by_position": gain_by_position(token_gains)}
     if args.transcribe:
         result["transcripts"] = transcribe(model, processor, examples[: args.transcribe], audios, args.language)
         if args.whisper:

@@ -150,3 +150,24 @@ def test_only_and_seeds_select_runs():
     assert not runner.selected("qformer", 1, ["qformer"], [0])
     assert not runner.selected("conv-mlp", 0, ["qformer"], None)
     assert runner.selected("cascade", None, None, [0])  # a ready model is not a seed's run
+
+
+def test_listening_splits_the_gain_by_answer_position():
+    """experiments/listening.py: per-token losses average to the model's loss, and the gain per position
+    bin is the mean over every example's tokens in that bin."""
+    import torch
+
+    spec = importlib.util.spec_from_file_location("listening", ROOT / "experiments" / "listening.py")
+    listening = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(listening)
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(9, 11, generator=generator)
+    labels = torch.tensor([-100, -100, -100, 4, 7, 1, 0, 3, -100])  # prompt, then 5 answer tokens, then padding
+    tokens = listening.per_token_loss(logits, labels)
+    assert tokens.shape == (5,)
+    expected = torch.nn.functional.cross_entropy(logits[:-1], labels[1:], ignore_index=-100)
+    assert torch.allclose(tokens.mean(), expected)
+    gains = [torch.arange(12.0), torch.full((3,), -1.0)]
+    assert listening.gain_by_position(gains) == {
+        "1-5": {"gain": round((sum(range(5)) - 3) / 8, 4), "tokens": 8},
+        "6-10": {"gain": 7.0, "tokens": 5}, "11-20": {"gain": 10.5, "tokens": 2}}
