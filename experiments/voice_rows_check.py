@@ -12,19 +12,19 @@ the decoder then has nothing to read.
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 import torch
 
 from audiollm.audio import load_audio
+from audiollm.data.manifest import read_manifest
 from audiollm.default import resolve_model_folder
 from audiollm.model import AudioLLM
 from audiollm.processor import AudioLLMProcessor, Turn
 
 
-def _batch(processor, examples, corpus):
-    return processor([[Turn("user", "x", [load_audio(f"{corpus}/{e['audio']}")])] for e in examples])
+def _batch(processor, examples):
+    return processor([[Turn("user", "x", [load_audio(e.audio_path)])] for e in examples])
 
 
 def main() -> None:
@@ -44,20 +44,20 @@ def main() -> None:
     if not model.config.voice_rows:
         raise SystemExit(f"{args.model} has no voice rows (give --fresh N)")
     processor = AudioLLMProcessor.from_pretrained(folder, model.config)
-    read = lambda split: [json.loads(line) for line in open(f"{args.corpus}/{split}.jsonl")]  # noqa: E731
+    read = lambda split: read_manifest(f"{args.corpus}/{split}.jsonl")  # noqa: E731
     if args.fresh and not args.uncalibrated:
         train = read("train")[:64]
-        batches = [_batch(processor, train[i : i + 8], args.corpus) for i in range(0, len(train), 8)]
+        batches = [_batch(processor, train[i : i + 8]) for i in range(0, len(train), 8)]
         model.calibrate_voice_rows([(b["input_features"], b["feature_attention_mask"]) for b in batches])
-    clips = [e for e in read("test_seen") if e["task"] == "para" and e["meta"].get("attribute") == "gender"]
+    clips = [e for e in read("test_seen") if e.task == "para" and e.meta.get("attribute") == "gender"]
     first_rows = []
     with torch.no_grad():
         for example in clips[: args.clips]:
-            batch = _batch(processor, [example], args.corpus)
+            batch = _batch(processor, [example])
             rows = model.speech_rows(batch["input_features"], batch["feature_attention_mask"])
             voice, speech = rows[: model.config.voice_rows], rows[model.config.voice_rows :]
             first_rows.append(voice[0])
-            print(f"{example['meta']['label']:7s} voice row length {float(voice.norm(dim=-1).mean()):6.1f}   "
+            print(f"{example.meta['label']:7s} voice row length {float(voice.norm(dim=-1).mean()):6.1f}   "
                   f"speech rows (median) {float(speech.norm(dim=-1).median()):6.1f}")
     unit = torch.nn.functional.normalize(torch.stack(first_rows), dim=-1)
     print("cosine between clips (first voice row):")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from script_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("experiments_run", ROOT / "experiments" / "run.py")
-runner = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(runner)
+runner = load_script("experiments/run.py")
 
 
 @pytest.mark.parametrize("name", ["adaptors", "local_adaptation", "fusion_vs_cascade", "forgetting", "windows", "voice"])
@@ -74,9 +72,7 @@ def test_ctc_probe_head_learns_to_read_labels_out_of_frames():
     frames of its own pattern, words apart by 2 quiet frames; read back on sequences it never saw."""
     import torch
 
-    spec = importlib.util.spec_from_file_location("ctc_probe", ROOT / "experiments" / "ctc_probe.py")
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
+    probe = load_script("experiments/ctc_probe.py")
     generator = torch.Generator().manual_seed(0)
     patterns = torch.randn(4, 8, generator=generator)  # labels 1..3 (index 0 unused: blank)
 
@@ -100,9 +96,7 @@ def test_para_probe_reads_a_linear_label_and_not_a_random_one():
     almost perfectly on held-out clips; labels unrelated to the features stay near chance."""
     import torch
 
-    spec = importlib.util.spec_from_file_location("para_probe", ROOT / "experiments" / "para_probe.py")
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
+    probe = load_script("experiments/para_probe.py")
     generator = torch.Generator().manual_seed(0)
     labels = ["low", "medium", "high"]
 
@@ -157,9 +151,7 @@ def test_listening_splits_the_gain_by_answer_position():
     bin is the mean over every example's tokens in that bin."""
     import torch
 
-    spec = importlib.util.spec_from_file_location("listening", ROOT / "experiments" / "listening.py")
-    listening = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(listening)
+    listening = load_script("experiments/listening.py")
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(9, 11, generator=generator)
     labels = torch.tensor([-100, -100, -100, 4, 7, 1, 0, 3, -100])  # prompt, then 5 answer tokens, then padding

@@ -18,6 +18,7 @@ import soundfile
 import torch
 import yaml
 from safetensors import safe_open
+from script_loader import load_script
 from tiny_models import tiny_config, tiny_tokenizer
 
 from audiollm.data.manifest import Example, write_manifest
@@ -501,9 +502,7 @@ def test_full_run_kit_times_the_recipe_on_a_random_twin_without_the_base_weights
     """benchmarks/full_run.py: the kit carries no weights; `run` rebuilds the base's shape with random
     weights where the recipe looks for its assembled base, writes noise clips of the examples' lengths and
     runs the unchanged recipe to the end."""
-    spec = importlib.util.spec_from_file_location("full_run", os.path.join(os.path.dirname(__file__), "..", "benchmarks", "full_run.py"))
-    full_run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(full_run)
+    full_run = load_script("benchmarks/full_run.py")
     recipe = _recipe(setup, tmp_path / "run", model__init=None, model__encoder="whisper-base",
                      model__decoder="gemma3-270m", steps=3, save_every=2, eval_every=0)
     kit = tmp_path / "kit"

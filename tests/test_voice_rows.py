@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from script_loader import load_script
 from tiny_models import tiny_config, tiny_tokenizer
 
 from audiollm.adaptors import VoiceSummary
@@ -135,12 +136,7 @@ def test_set_voice_rows_adds_them_and_keeps_the_speech_adaptor():
 def test_the_para_probe_reads_voice_rows_apart_from_speech_rows(monkeypatch):
     """experiments/para_probe.py: with voice rows, "rows" pools the speech rows alone and "voice_rows" are
     the voice rows as the decoder gets them."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("para_probe", Path(__file__).parents[1] / "experiments" / "para_probe.py")
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
+    probe = load_script("experiments/para_probe.py")
     monkeypatch.setattr(probe, "load_audio", lambda example: _tone(2.0, 220))
     for voice_rows in (0, 2):
         model, processor = _model(voice_rows=voice_rows)
