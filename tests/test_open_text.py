@@ -10,7 +10,7 @@ import pytest
 
 from audiollm.cli import synth
 from audiollm.data import open_text
-from audiollm.data.open_text import is_held_out, plan_open_text, read_sentences
+from audiollm.data.open_text import PASSAGE_MAX_CHARS, SENTENCE_END, is_held_out, plan_open_passages, plan_open_text, read_sentences
 from audiollm.data.voices import available_voices
 from audiollm.errors import ConfigError
 
@@ -78,13 +78,38 @@ def test_plan_keeps_test_sentences_out_of_train_and_is_seeded(tmp_path):
 
 
 @needs_espeak
+def test_passages_join_two_to_four_sentences_of_the_right_pool(tmp_path):
+    folder = write_fortunes(tmp_path / "fortunes")
+    specs = plan_open_passages(3, 0.3, folder)
+    assert specs == plan_open_passages(3, 0.3, folder) and specs != plan_open_passages(4, 0.3, folder)
+    sentences = set(read_sentences(folder))
+    by_split = {split: [s for s in specs if s["split"] == split] for split in ("train_open_passages", "test_open_passages")}
+    assert by_split["train_open_passages"] and by_split["test_open_passages"] and len(specs) == sum(map(len, by_split.values()))
+    for split, held_out, seen in (("train_open_passages", False, True), ("test_open_passages", True, False)):
+        read = []
+        for spec in by_split[split]:
+            parts = SENTENCE_END.split(spec["answer"])  # sentences never hold this boundary, so it recovers them
+            assert spec["answer"] == spec["meta"]["transcript"] == spec["segments"][0]["text"]
+            assert len(spec["segments"]) == 1 and spec["speakers"][0]["seen"] is seen
+            assert 2 <= len(parts) == spec["meta"]["passage_sentences"] <= 4
+            assert len(spec["answer"]) <= PASSAGE_MAX_CHARS and spec["id"].startswith(f"{split}-asr-passage-")
+            assert all(p in sentences and is_held_out(p) == held_out for p in parts)
+            read += parts
+        assert len(read) == len(set(read))  # no sentence twice within a split
+    assert plan_open_passages(3, 0, folder) == []
+    with pytest.raises(ConfigError, match="fewer hours"):
+        plan_open_passages(3, 50.0, folder)
+
+
+@needs_espeak
 def test_synth_adds_open_text_rows_and_a_test_split(tmp_path, monkeypatch):
     monkeypatch.setattr(open_text, "FORTUNE_DIR", write_fortunes(tmp_path / "fortunes"))
     parser = argparse.ArgumentParser()
     synth.register(parser.add_subparsers())
     out = tmp_path / "corpus"
     args = parser.parse_args(["synth", "--out", str(out), "--hours", "0.005", "--tasks", "asr", "--languages", "en",
-                              "--no-real", "--quiet", "--open-text-hours", "0.02"])
+                              "--no-real", "--quiet", "--open-text-hours", "0.02",
+                              "--open-passage-hours", "0.03"])
     assert args.run(args) == 0
     train = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
     test = [json.loads(line) for line in (out / "test_open_text.jsonl").read_text().splitlines()]
@@ -94,3 +119,7 @@ def test_synth_adds_open_text_rows_and_a_test_split(tmp_path, monkeypatch):
         assert row["answer"] == row["meta"]["transcript"] and (out / row["audio"]).stat().st_size > 1000
     assert {r["split"] for r in test} == {"test_open_text"}
     assert json.loads((out / "plan.json").read_text())["args"]["open_text_hours"] == 0.02
+    for split in ("train_open_passages", "test_open_passages"):
+        rows = [json.loads(line) for line in (out / f"{split}.jsonl").read_text().splitlines()]
+        assert rows and {r["split"] for r in rows} == {split}
+        assert all(r["meta"]["passage_sentences"] >= 2 and r["duration"] <= 30.0 for r in rows)

@@ -50,6 +50,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--open-text-hours", type=float, default=0.0,
                         help="add this many hours of English ASR reading free sentences from Debian's `fortunes` "
                              "package (train, plus a held-out test_open_text split in unseen voices); default 0")
+    parser.add_argument("--open-passage-hours", type=float, default=0.0,
+                        help="add this many hours of passages, 2-4 of those free sentences read by one voice (10-28 s): "
+                             "train_open_passages.jsonl and a held-out test_open_passages.jsonl; default 0")
     parser.add_argument("--long-hours", type=float, default=0.0,
                         help="add this many hours of 35-120 s training recordings joined from train clips (long "
                              "ASR, and spoken QA with the dialogue hidden among other speech): train_long.jsonl, "
@@ -70,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
         print("audiollm synth: --open-text-hours must be >= 0 and needs the synthetic build (not --real-only)",
               file=sys.stderr)
         return 1
+    if args.open_passage_hours < 0 or (args.open_passage_hours > 0 and args.real_only):
+        print("audiollm synth: --open-passage-hours must be >= 0 and needs the synthetic build (not --real-only)",
+              file=sys.stderr)
+        return 1
     if args.long_hours < 0 or (args.long_hours > 0 and args.real_only):
         print("audiollm synth: --long-hours must be >= 0 and needs the synthetic build (not --real-only)",
               file=sys.stderr)
@@ -77,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     request = BuildRequest(out=args.out, hours=args.hours, seed=args.seed, workers=args.workers,
                            tasks=args.tasks, languages=args.languages, synthetic=not args.real_only,
                            real=not args.no_real, real_limit=args.real_limit, open_text_hours=args.open_text_hours,
+                           open_passage_hours=args.open_passage_hours,
                            long_hours=args.long_hours,
                            progress=not args.quiet)
     try:

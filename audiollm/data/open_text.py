@@ -9,6 +9,12 @@ engine can say (letters and punctuation only: no digits, code, verse layout or A
 Every tenth sentence (by a hash of its text, so the choice never depends on the seed or the build
 size) is held out for the `test_open_text` split, read by unseen voices; the rest may appear in
 train. `audiollm synth --open-text-hours H` adds these examples; without it the corpus is unchanged.
+
+Passages (`audiollm synth --open-passage-hours H`) read 2-4 of those sentences in one breath, 10-28 s and
+30-90 answer tokens: single sentences never teach the decoder to keep listening past the twentieth token,
+and real recordings run longer than that. They get manifests of their own (`train_open_passages`, and
+`test_open_passages` from the held-out sentences in unseen voices), so a recipe can weight them by split
+and the earlier rows stay as they are.
 """
 
 from __future__ import annotations
@@ -36,6 +42,11 @@ SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"])")
 HELD_OUT_EVERY = 10
 TEST_SHARE = 0.05  # of --open-text-hours, at least one example
 OPEN_TEXT_SPLITS = ("train", "test_open_text")
+PASSAGE_SPLITS = {"train": "train_open_passages", "test_open_text": "test_open_passages"}  # sentence pool -> split
+PASSAGE_SENTENCES = (2, 4)
+# About 19 s at normal speed: read at the slowest voice speed (0.82) and slowed again by augmentation (0.9),
+# with pauses and padding, a passage still fits one 30 s encoder window.
+PASSAGE_MAX_CHARS = 370
 
 
 def read_sentences(folder: Path | None = None) -> list[str]:
@@ -63,14 +74,15 @@ def is_held_out(sentence: str) -> bool:
     return int(hashlib.sha256(sentence.encode()).hexdigest(), 16) % HELD_OUT_EVERY == 0
 
 
-def _example(rng: random.Random, caster: Caster, sentence: str, split: str, number: int) -> dict:
-    """One planned ASR example: one voice reading one sentence, augmented like the rest of the corpus."""
+def _example(rng: random.Random, caster: Caster, sentence: str, split: str, number: int,
+             kind: str = "open", extra_meta: dict | None = None) -> dict:
+    """One planned ASR example: one voice reading `sentence` (or a passage), augmented like the rest of the corpus."""
     segment = caster.segment(sentence, "en")
     spec = draft("asr", "en", pick_instruction(rng, "asr", "en", holdout=False), sentence, [segment],
                  {"transcript": sentence, "open_text": True, "text_source": "fortunes",
-                  "instruction_language": "en"})
+                  "instruction_language": "en", **(extra_meta or {})})
     spec["augment"] = choose_augment(rng, spec.pop("policy"))
-    spec["id"] = f"{split}-asr-open-{number:06d}"
+    spec["id"] = f"{split}-asr-{kind}-{number:06d}"
     spec["split"] = split
     spec["hash"] = spec_hash(spec)
     return spec
@@ -80,9 +92,7 @@ def plan_open_text(seed: int, hours: float, folder: Path | None = None) -> list[
     """Specs for `hours` of open-text ASR: train from the shared sentences, a test split from the held-out ones."""
     if hours <= 0:
         return []
-    sentences = read_sentences(folder)
-    pools = {"train": [s for s in sentences if not is_held_out(s)],
-             "test_open_text": [s for s in sentences if is_held_out(s)]}
+    pools = _sentence_pools(folder)
     budgets = {"train": hours * 3600 * (1 - TEST_SHARE), "test_open_text": hours * 3600 * TEST_SHARE}
     specs = []
     for split in OPEN_TEXT_SPLITS:
@@ -99,4 +109,44 @@ def plan_open_text(seed: int, hours: float, folder: Path | None = None) -> list[
         if seconds < budgets[split]:
             raise ConfigError(f"--open-text-hours {hours} needs more {split} sentences than the "
                               f"{len(pool)} in {folder or FORTUNE_DIR}; ask for fewer hours")
+    return specs
+
+
+def _sentence_pools(folder: Path | None) -> dict[str, list[str]]:
+    sentences = read_sentences(folder)
+    return {"train": [s for s in sentences if not is_held_out(s)],
+            "test_open_text": [s for s in sentences if is_held_out(s)]}
+
+
+def plan_open_passages(seed: int, hours: float, folder: Path | None = None) -> list[dict]:
+    """Specs for `hours` of passages (2-4 free sentences read by one voice): train_open_passages from the
+    shared sentences, test_open_passages (TEST_SHARE of the hours) from the held-out ones."""
+    if hours <= 0:
+        return []
+    pools = _sentence_pools(folder)
+    specs = []
+    for pool_name, split in PASSAGE_SPLITS.items():
+        budget = hours * 3600 * (TEST_SHARE if split.startswith("test") else 1 - TEST_SHARE)
+        rng = random.Random(f"{seed}:{split}")
+        pool = list(pools[pool_name])
+        rng.shuffle(pool)
+        caster = Caster(rng, seen=split.startswith("train"))
+        seconds, cursor, number = 0.0, 0, 0
+        while seconds < budget or number == 0:
+            wanted = rng.randint(*PASSAGE_SENTENCES)
+            chosen = []
+            while cursor < len(pool) and len(chosen) < wanted:
+                if chosen and len(" ".join(chosen + [pool[cursor]])) > PASSAGE_MAX_CHARS:
+                    break
+                chosen.append(pool[cursor])
+                cursor += 1
+            if len(chosen) < PASSAGE_SENTENCES[0]:
+                if cursor >= len(pool):
+                    raise ConfigError(f"--open-passage-hours {hours} needs more {pool_name} sentences than the "
+                                      f"{len(pool)} in {folder or FORTUNE_DIR}; ask for fewer hours")
+                continue  # a sentence too long to share a passage stays unused
+            specs.append(_example(rng, caster, " ".join(chosen), split, number, kind="passage",
+                                  extra_meta={"passage_sentences": len(chosen)}))
+            seconds += specs[-1]["estimate"] + sum(specs[-1]["augment"]["pad"])
+            number += 1
     return specs

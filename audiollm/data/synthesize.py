@@ -4,6 +4,8 @@ Output layout (paths in manifests are relative to `out`):
 
     out/train.jsonl dev.jsonl test_seen.jsonl test_unseen_voice.jsonl test_unseen_template.jsonl test_real.jsonl
     (+ test_open_text.jsonl, and open-text rows in train.jsonl, with --open-text-hours; see open_text.py)
+    (+ train_open_passages.jsonl, test_open_passages.jsonl: 2-4 such sentences in one reading, with
+     --open-passage-hours)
     (+ train_long.jsonl, recordings of 35-120 s joined from train clips, with --long-hours; see longform.py)
     out/audio/<split>/<task>/<id>.flac (+ <id>.json sidecars used for resuming)
     out/summary.json, out/plan.json (the arguments the plan came from), out/_work/babble.npy
@@ -27,7 +29,7 @@ from audiollm.data.casting import Caster
 from audiollm.data.conventions import SPLITS, SYNTHETIC_SPLITS
 from audiollm.data.longform import build_long_training
 from audiollm.data.manifest import Example, write_manifest
-from audiollm.data.open_text import plan_open_text
+from audiollm.data.open_text import PASSAGE_SPLITS, plan_open_passages, plan_open_text
 from audiollm.data.plan import plan_corpus
 from audiollm.data.real_speech import plan_real, render_real
 from audiollm.data.summary import format_summary, summarize
@@ -53,6 +55,7 @@ class BuildRequest:
     real: bool = True
     real_limit: int | None = None
     open_text_hours: float = 0.0
+    open_passage_hours: float = 0.0
     long_hours: float = 0.0
     progress: bool = True
 
@@ -154,18 +157,22 @@ def build_corpus(request: BuildRequest) -> dict:
             raise ConfigError("no TTS engine found: install espeak-ng (see docs/corpus.md for the full set-up)")
         specs = plan_corpus(request.seed, request.hours, request.tasks, request.languages)
         specs += plan_open_text(request.seed, request.open_text_hours)
+        specs += plan_open_passages(request.seed, request.open_passage_hours)
         ensure_babble_bank(out, request.seed)
     if request.real:
         specs += plan_real(request.real_limit)
     args = {"hours": request.hours, "seed": request.seed, "tasks": request.tasks, "languages": request.languages,
             "synthetic": request.synthetic, "real": request.real, "real_limit": request.real_limit,
             "open_text_hours": request.open_text_hours, "long_hours": request.long_hours}
+    if request.open_passage_hours:  # only when asked, so plan.json of earlier corpora keeps its bytes
+        args["open_passage_hours"] = request.open_passage_hours
     (out / "plan.json").write_text(json.dumps({"args": args, "examples": len(specs)}, indent=2))
     for stray in (out / "audio").rglob(".*.tmp") if (out / "audio").exists() else ():
         stray.unlink()  # half-written files of an interrupted run; their examples are re-rendered
     errors = _run_pool(specs, BuildRequest(**{**request.__dict__, "out": out}))
     splits = (SYNTHETIC_SPLITS if request.synthetic else ()) + (("test_real",) if request.real else ()) \
-        + (("test_open_text",) if request.synthetic and request.open_text_hours > 0 else ())
+        + (("test_open_text",) if request.synthetic and request.open_text_hours > 0 else ()) \
+        + (tuple(PASSAGE_SPLITS.values()) if request.synthetic and request.open_passage_hours > 0 else ())
     _write_manifests(out, specs, splits)
     if request.synthetic and request.long_hours > 0:
         build_long_training(out / "train.jsonl", out, request.long_hours, request.seed)

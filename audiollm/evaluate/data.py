@@ -35,6 +35,7 @@ SPLIT_NAMES = {
     "test_unseen_template": "unseen templates",
     "test_real": "real speech",
     "test_open_text": "open text",
+    "test_open_passages": "open passages",
     "test_longform": "long-form",
     "test_text": "general text",
 }
