@@ -77,7 +77,10 @@ def train_steps(study: dict, name: str, variant: dict, seed: int) -> tuple[list[
         overrides.append(f"model.encoder_weights={stage1_out}")
     # Named by what changes, not by the variant's name, so studies sharing a variant share its run.
     label = _slug(" ".join(variant["train"]))[:40] or "recipe"
-    out = RUNS / f"{label}-s{seed}-{_key(_settings(ROOT / recipe), overrides)}"
+    # A run that starts from the shipped default is also keyed by which default shipped: after a new one
+    # ships, the same overrides start somewhere else and are another run.
+    start = [_label_and_weights("default")[1]] if "model.init=default" in overrides else []
+    out = RUNS / f"{label}-s{seed}-{_key(_settings(ROOT / recipe), overrides, *start)}"
     commands.append(["audiollm", "train", recipe, *overrides, f"out={out}"])
     return commands, str(out / "model")
 

@@ -28,6 +28,18 @@ def test_the_same_overrides_in_two_studies_train_once():
     assert v1 == replay10 and len({v1, replay0, v1_seed1}) == 3
 
 
+def test_runs_from_the_shipped_default_change_with_it(monkeypatch):
+    windows = runner.load_study(ROOT / "configs/experiments/windows.yaml")
+    adaptors = runner.load_study(ROOT / "configs/experiments/adaptors.yaml")
+    leg = ("default + leg, clips to 150 s (pauses)",)
+    plan = lambda study, name: runner.train_steps(study, name, study["variants"][name], 0)[1]  # noqa: E731
+    monkeypatch.setattr(runner, "_label_and_weights", lambda model: ("default", "digest-a"))
+    first, v1 = plan(windows, *leg), plan(adaptors, "meralion-v1")
+    monkeypatch.setattr(runner, "_label_and_weights", lambda model: ("default", "digest-b"))
+    assert plan(windows, *leg) != first  # it starts from the default: a new default is a new run
+    assert plan(adaptors, "meralion-v1") == v1  # built from the packages: unchanged
+
+
 def test_a_variant_needs_exactly_one_source(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("study: x\nquestion: q\neval: []\ncolumns: [asr]\nvariants:\n  both: {model: default, train: []}\n")
