@@ -79,7 +79,7 @@ def train_steps(study: dict, name: str, variant: dict, seed: int) -> tuple[list[
     label = _slug(" ".join(variant["train"]))[:40] or "recipe"
     # A run that starts from the shipped default is also keyed by which default shipped: after a new one
     # ships, the same overrides start somewhere else and are another run.
-    start = [_label_and_weights("default")[1]] if "model.init=default" in overrides else []
+    start = [_shipped_default_digest()] if "model.init=default" in overrides else []
     out = RUNS / f"{label}-s{seed}-{_key(_settings(ROOT / recipe), overrides, *start)}"
     commands.append(["audiollm", "train", recipe, *overrides, f"out={out}"])
     return commands, str(out / "model")
@@ -90,15 +90,18 @@ def _label_and_weights(model: str) -> tuple[str, str]:
     ships other generation defaults, is another model, so the default's answers are keyed by the digest
     of every shipped file (trained parts and generation_config.json)."""
     label = Path(model).parent.name if Path(model).name == "model" else _slug(model)
-    weights = ""
-    if model == "default":
-        digest = hashlib.sha256()
-        for shipped in sorted((ROOT / "audiollm" / "default").glob("*")):
-            if shipped.is_file():
-                digest.update(shipped.name.encode() + b"\0" + shipped.read_bytes())
-        weights = digest.hexdigest() if (ROOT / "audiollm" / "default" / "trained_parts.safetensors").is_file() \
-            else "untrained"
-    return label, weights
+    return label, _shipped_default_digest() if model == "default" else ""
+
+
+def _shipped_default_digest() -> str:
+    """sha256 of every file the default ships, or "untrained" when no trained parts are shipped."""
+    if not (ROOT / "audiollm" / "default" / "trained_parts.safetensors").is_file():
+        return "untrained"
+    digest = hashlib.sha256()
+    for shipped in sorted((ROOT / "audiollm" / "default").glob("*")):
+        if shipped.is_file():
+            digest.update(shipped.name.encode() + b"\0" + shipped.read_bytes())
+    return digest.hexdigest()
 
 
 def eval_step(study: dict, model: str, variant: dict) -> tuple[list[str], Path]:

@@ -33,9 +33,9 @@ def test_runs_from_the_shipped_default_change_with_it(monkeypatch):
     adaptors = runner.load_study(ROOT / "configs/experiments/adaptors.yaml")
     leg = ("default + leg, clips to 150 s (pauses)",)
     plan = lambda study, name: runner.train_steps(study, name, study["variants"][name], 0)[1]  # noqa: E731
-    monkeypatch.setattr(runner, "_label_and_weights", lambda model: ("default", "digest-a"))
+    monkeypatch.setattr(runner, "_shipped_default_digest", lambda: "digest-a")
     first, v1 = plan(windows, *leg), plan(adaptors, "meralion-v1")
-    monkeypatch.setattr(runner, "_label_and_weights", lambda model: ("default", "digest-b"))
+    monkeypatch.setattr(runner, "_shipped_default_digest", lambda: "digest-b")
     assert plan(windows, *leg) != first  # it starts from the default: a new default is a new run
     assert plan(adaptors, "meralion-v1") == v1  # built from the packages: unchanged
 

@@ -69,18 +69,12 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("audiollm synth: --workers must be at least 1", file=sys.stderr)
         return 1
-    if args.open_text_hours < 0 or (args.open_text_hours > 0 and args.real_only):
-        print("audiollm synth: --open-text-hours must be >= 0 and needs the synthetic build (not --real-only)",
-              file=sys.stderr)
-        return 1
-    if args.open_passage_hours < 0 or (args.open_passage_hours > 0 and args.real_only):
-        print("audiollm synth: --open-passage-hours must be >= 0 and needs the synthetic build (not --real-only)",
-              file=sys.stderr)
-        return 1
-    if args.long_hours < 0 or (args.long_hours > 0 and args.real_only):
-        print("audiollm synth: --long-hours must be >= 0 and needs the synthetic build (not --real-only)",
-              file=sys.stderr)
-        return 1
+    for flag, hours in (("--open-text-hours", args.open_text_hours), ("--open-passage-hours", args.open_passage_hours),
+                        ("--long-hours", args.long_hours)):
+        if hours < 0 or (hours > 0 and args.real_only):
+            print(f"audiollm synth: {flag} must be >= 0 and needs the synthetic build (not --real-only)",
+                  file=sys.stderr)
+            return 1
     request = BuildRequest(out=args.out, hours=args.hours, seed=args.seed, workers=args.workers,
                            tasks=args.tasks, languages=args.languages, synthetic=not args.real_only,
                            real=not args.no_real, real_limit=args.real_limit, open_text_hours=args.open_text_hours,

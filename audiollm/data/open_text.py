@@ -126,11 +126,12 @@ def plan_open_passages(seed: int, hours: float, folder: Path | None = None) -> l
     pools = _sentence_pools(folder)
     specs = []
     for pool_name, split in PASSAGE_SPLITS.items():
-        budget = hours * 3600 * (TEST_SHARE if split.startswith("test") else 1 - TEST_SHARE)
+        shared = pool_name == "train"  # the shared sentences, read by seen voices; else the held-out ones
+        budget = hours * 3600 * (1 - TEST_SHARE if shared else TEST_SHARE)
         rng = random.Random(f"{seed}:{split}")
         pool = list(pools[pool_name])
         rng.shuffle(pool)
-        caster = Caster(rng, seen=split.startswith("train"))
+        caster = Caster(rng, seen=shared)
         seconds, cursor, number = 0.0, 0, 0
         while seconds < budget or number == 0:
             wanted = rng.randint(*PASSAGE_SENTENCES)
