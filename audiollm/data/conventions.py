@@ -11,8 +11,10 @@ from __future__ import annotations
 SYNTHETIC_SPLITS = ("train", "dev", "test_seen", "test_unseen_voice", "test_unseen_template")
 # test_open_text: held-out free English sentences read by unseen voices (only with --open-text-hours).
 # train_open_passages, test_open_passages: 2-4 free sentences in one reading (only with --open-passage-hours).
+# train_neural_voice: free sentences and passages read by Piper's neural voices (only with --neural-voice-hours).
 # train_long: recordings of 35-120 s joined from train clips (only with --long-hours; see longform.py).
-SPLITS = SYNTHETIC_SPLITS + ("test_real", "test_open_text", "train_open_passages", "test_open_passages", "train_long")
+SPLITS = SYNTHETIC_SPLITS + ("test_real", "test_open_text", "train_open_passages", "test_open_passages",
+                           "train_neural_voice", "train_long")
 # Splits that must never contain an unseen speaker.
 SEEN_VOICE_SPLITS = ("train", "dev", "test_seen", "test_unseen_template")
 

