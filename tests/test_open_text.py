@@ -171,4 +171,3 @@ def test_piper_voice_renders_the_same_audio_twice_and_shifts_pitch():
     assert 1.1 < len(synthesize(joe, text, "en", 0.8, 100)) / len(plain) < 1.3  # ... speed sets it (phonemes 1.25x)
     # ... and raises the pitch (the voice's own prosody moves with the stretched phonemes: not exactly 1.12x)
     assert 1.05 < median_f0(higher) / median_f0(plain) < 1.2
-

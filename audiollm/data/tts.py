@@ -110,7 +110,7 @@ def _rhvoice(voice: Voice, text: str, speed: float):
 
 
 @functools.lru_cache(maxsize=None)
-def _piper_model(name: str):
+def piper_model(name: str):
     """A loaded Piper voice (once per process: loading takes about a second)."""
     import importlib
 
@@ -126,7 +126,7 @@ def _piper(voice: Voice, text: str, speed: float, shift_percent: int | None):
     audio back `shift` times faster (pitch and formants up), with the phoneme lengths stretched to match."""
     from piper import SynthesisConfig
 
-    model = _piper_model(voice.name)
+    model = piper_model(voice.name)
     shift = (shift_percent or 100) / 100
     settings = SynthesisConfig(length_scale=shift / speed, noise_scale=0.0, noise_w_scale=0.0)
     chunks = list(model.synthesize(text, syn_config=settings))
