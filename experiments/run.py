@@ -217,8 +217,9 @@ def summarise(study: dict, results: list[dict]) -> str:
             cells.append(f"{statistics.mean(gains):.3f}{spread}" if gains else "")
         for fact, form in (("trainable_M", "{:.2f}"), ("tokens_per_30s", "{}"), ("s_per_step", "{:.1f}"),
                            ("inference_rtf", "{:.3f}")):
+            # Sizes are the same for every seed; speeds are each run's own timing, so their mean.
             values = [r["facts"][fact] for r in group if r["facts"].get(fact) is not None]
-            cells.append(form.format(values[0]) if values else "")
+            cells.append(form.format(statistics.mean(values)) if values else "")
         lines.append("| " + " | ".join(cells) + " |")
     pending = []  # a partial table says what it lacks (runs resume; `--only` runs some variants first)
     for name, variant in study["variants"].items():

@@ -51,12 +51,14 @@ def test_table_averages_seeds_and_shows_the_spread():
     study = {"columns": ["asr", "st"], "seeds": [0, 1], "variants": {"a": {"train": []}, "b": {"train": []}}}
     score = lambda wer, bleu: {"asr": {"metric": "wer", "value": wer}, "st": {"metric": "bleu", "value": bleu}}  # noqa: E731
     results = [
-        {"variant": "a", "seed": 0, "scores": score(50.0, 10.0), "facts": {"trainable_M": 10.1, "tokens_per_30s": 100}},
-        {"variant": "a", "seed": 1, "scores": score(40.0, 12.0), "facts": {"trainable_M": 10.1, "tokens_per_30s": 100}},
+        {"variant": "a", "seed": 0, "scores": score(50.0, 10.0),
+         "facts": {"trainable_M": 10.1, "tokens_per_30s": 100, "s_per_step": 4.0}},
+        {"variant": "a", "seed": 1, "scores": score(40.0, 12.0),
+         "facts": {"trainable_M": 10.1, "tokens_per_30s": 100, "s_per_step": 5.0}},
         {"variant": "b", "seed": 0, "scores": {"asr": {"metric": "wer", "value": 70.0}}, "facts": {}},
     ]
     table = runner.summarise(study, results).splitlines()
-    assert table[2] == "| a | 0,1 | 45.0 ± 5.0 (wer) | 11.0 ± 1.0 (bleu) | 10.10 | 100 |  |  |"
+    assert table[2] == "| a | 0,1 | 45.0 ± 5.0 (wer) | 11.0 ± 1.0 (bleu) | 10.10 | 100 | 4.5 |  |"  # each seed's speed, averaged
     assert table[3] == "| b | 0 | 70.0 (wer) |  |  |  |  |  |"
     assert table[-1] == "Not finished yet: b (seed 1)."  # a partial table names what it lacks
 
