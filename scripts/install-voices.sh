@@ -20,7 +20,8 @@ DEBIAN_FRONTEND=noninteractive apt-get "${apt_local[@]}" install -y -q \
   mbrola festvox-rablpc16k festvox-don festvox-us1 festvox-us2 festvox-us3 festvox-en1 \
   mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 mbrola-ma1 mbrola-id1 mbrola-af1 mbrola-nl2 mbrola-fr1 mbrola-fr4 \
   mbrola-de1 mbrola-de2 mbrola-de3 mbrola-de4 mbrola-de5 mbrola-de6 mbrola-gr2 mbrola-hu1 mbrola-pl1 mbrola-ro1 \
-  mbrola-sw1 mbrola-sw2 libttspico-utils rhvoice rhvoice-english uqm-voice uqm-content
+  mbrola-sw1 mbrola-sw2 libttspico-utils rhvoice rhvoice-english uqm-voice uqm-content \
+  fortunes   # the free sentences of --open-text-hours and --open-passage-hours
 # Packages read only for their sample recordings (real-speech test set); no dependencies needed.
 if [ -x .venv/bin/pip ]; then
   .venv/bin/pip install -q --no-deps pyannote-audio==4.0.7 useful-moonshine-onnx==20251121
