@@ -198,6 +198,46 @@ def test_a_run_from_a_trained_model_exports_parts_that_count_from_the_first_base
         assert handle.get_slice("text_decoder.model.layers.0.self_attn.q_proj.lora_A").get_shape()[0] == 8
 
 
+def test_truncate_lora_is_the_best_approximation_of_that_rank():
+    from audiollm.train.parts import truncate_lora
+
+    torch.manual_seed(0)
+    down, up = torch.randn(12, 40), torch.randn(30, 12)
+    exact = up @ down
+    singular = torch.linalg.svdvals(exact.double())
+    kept_down, kept_up, error = truncate_lora(down, up, 12)  # at full rank nothing is lost
+    assert kept_down.shape == (12, 40) and error < 1e-6
+    assert torch.allclose(kept_up @ kept_down, exact, atol=1e-4)
+    kept_down, kept_up, error = truncate_lora(down, up, 5)
+    assert kept_down.shape == (5, 40) and kept_up.shape == (30, 5)
+    left_out = (exact - kept_up @ kept_down).double().norm()
+    # Eckart-Young: the residual is exactly the dropped singular values, and the reported error says so.
+    assert abs(left_out - singular[5:].norm()) < 1e-3 * left_out
+    assert abs(error - (left_out / exact.double().norm()).item()) < 1e-5
+    assert 0.1 < error < 1.0
+
+
+def test_a_leg_with_max_stacked_rank_ships_parts_that_rebuild_its_model(setup, tmp_path):
+    from audiollm.train import run_training
+
+    first = run_training(_recipe(setup, tmp_path / "first", steps=4, eval_every=0, optim__lr=3e-2))
+    legs = {cap: run_training(_recipe(setup, tmp_path / f"cap-{cap}", steps=4, eval_every=0, optim__lr=3e-2,
+                                      model__init=str(first / "model"), lora__max_stacked_rank=cap))
+            for cap in (None, 6)}
+    summary = json.loads((legs[6] / "summary.json").read_text())
+    assert summary["stacked_lora"]["lora_rank"] == 6 and summary["stacked_lora"]["largest_relative_error"] > 0
+    with safe_open(str(legs[6] / "trained_parts.safetensors"), framework="pt") as handle:
+        assert handle.get_slice("text_decoder.model.layers.0.self_attn.q_proj.lora_A").get_shape()[0] == 6
+    processor = AudioLLMProcessor.from_pretrained(setup / "model")
+    rebuilt = AudioLLM.from_pretrained(setup / "model")
+    merge_trained_parts(rebuilt, legs[6] / "trained_parts.safetensors")  # onto the first base alone
+    assert (_logits(rebuilt, processor) - _logits(legs[6] / "model", processor)).abs().max().item() < 1e-4
+    # The cut is real (the model differs from the uncut leg's) but small next to what the legs learned.
+    cut = (_logits(legs[6] / "model", processor) - _logits(legs[None] / "model", processor)).abs().max().item()
+    learned = (_logits(first / "model", processor) - _logits(legs[None] / "model", processor)).abs().max().item()
+    assert 1e-3 < cut < learned
+
+
 def test_a_leg_adds_voice_rows_to_a_trained_model_and_its_parts_rebuild_it(setup, tmp_path):
     from audiollm.train import run_training
 

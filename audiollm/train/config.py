@@ -58,6 +58,9 @@ class LoraSpec:
     alpha: int = 32
     dropout: float = 0.05
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    # A leg that starts from a trained model stacks its LoRA onto that model's (the ranks add up). Above this
+    # rank the stacked delta is cut back to its leading singular directions, so that shipped parts stay small.
+    max_stacked_rank: int | None = None
 
 
 @dataclass

@@ -116,19 +116,32 @@ def merge_trained_parts(model: AudioLLM, path: str | Path) -> None:
             weight += delta.to(weight.dtype)  # the factors are read as float32 (parts may ship as float16)
 
 
-def compose_trained_parts(earlier: str | Path, later: str | Path, out: str | Path) -> None:
+def remove_lora_deltas(model: AudioLLM, path: str | Path) -> None:
+    """Undo the LoRA deltas that merge_trained_parts added from `path` (its full tensors stay as they are)."""
+    tensors, scales, _ = _read_parts(path)
+    state = model.state_dict()
+    with torch.no_grad():
+        for module_name, scale in scales.items():
+            weight = state[f"{module_name}.weight"]
+            weight -= (tensors[f"{module_name}.lora_B"] @ tensors[f"{module_name}.lora_A"] * scale).to(weight.dtype)
+
+
+def compose_trained_parts(earlier: str | Path, later: str | Path, out: str | Path,
+                          max_rank: int | None = None) -> dict:
     """The parts of a model trained from an already trained one, counted from the first one's base.
 
     `earlier` took the base to the starting model, `later` took the starting model further. Full tensors
     in `later` replace those in `earlier`; an earlier LoRA delta on a matrix that `later` trained in full
     is already inside that matrix and is dropped. LoRA deltas on the same matrix add up, which is one
     LoRA of the summed rank: B1 A1 s1 + B2 A2 s2 = [B1 s1 | B2 s2] [A1 ; A2], with scale 1.
+    With `max_rank`, a summed rank above it is cut back to the best LoRA of that rank (truncate_lora).
+    Returns {"lora_rank": largest rank written, "largest_relative_error": of the cut deltas, 0 if none}.
     """
     first, first_scales, _ = _read_parts(earlier)
     second, second_scales, metadata = _read_parts(later)
     tensors = {key: value for key, value in first.items() if not key.endswith((".lora_A", ".lora_B"))}
     tensors.update({key: value for key, value in second.items() if not key.endswith((".lora_A", ".lora_B"))})
-    scales = {}
+    scales, rank, largest_error = {}, 0, 0.0
     for module in sorted(set(first_scales) | set(second_scales)):
         if f"{module}.weight" in second:
             if module in second_scales:
@@ -137,13 +150,38 @@ def compose_trained_parts(earlier: str | Path, later: str | Path, out: str | Pat
         pairs = [(parts[f"{module}.lora_A"], parts[f"{module}.lora_B"] * parts_scales[module])
                  for parts, parts_scales in ((first, first_scales), (second, second_scales))
                  if module in parts_scales]
-        tensors[f"{module}.lora_A"] = torch.cat([down for down, _ in pairs], dim=0).contiguous()
-        tensors[f"{module}.lora_B"] = torch.cat([up for _, up in pairs], dim=1).contiguous()
+        down = torch.cat([down for down, _ in pairs], dim=0)
+        up = torch.cat([up for _, up in pairs], dim=1)
+        if max_rank is not None and down.shape[0] > max_rank:
+            down, up, error = truncate_lora(down, up, max_rank)
+            largest_error = max(largest_error, error)
+        tensors[f"{module}.lora_A"], tensors[f"{module}.lora_B"] = down.contiguous(), up.contiguous()
         scales[module] = 1.0
+        rank = max(rank, down.shape[0])
     path = Path(out)
     temporary = path.with_suffix(".tmp")
     save_file(tensors, temporary, metadata={**metadata, LORA_SCALES_KEY: json.dumps(scales)})
     temporary.replace(path)
+    return {"lora_rank": rank, "largest_relative_error": largest_error}
+
+
+def truncate_lora(down: torch.Tensor, up: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The rank-`rank` LoRA (down', up') nearest to up @ down, and the relative size of what it leaves out.
+
+    Truncated SVD is the best approximation of that rank (Eckart-Young). up @ down is never formed: with
+    up = Qu Ru and down^T = Qd Rd, up @ down = Qu (Ru Rd^T) Qd^T, so only the small core Ru Rd^T is
+    decomposed. Each side takes the square root of the singular values, keeping the factors of like size.
+    Error: the Frobenius norm of the dropped singular values over that of all of them.
+    """
+    up_basis, up_core = torch.linalg.qr(up.double())
+    down_basis, down_core = torch.linalg.qr(down.double().T)
+    left, singular, right = torch.linalg.svd(up_core @ down_core.T)
+    root = singular[:rank].sqrt()
+    new_up = up_basis @ (left[:, :rank] * root)
+    new_down = (root[:, None] * right[:rank]) @ down_basis.T
+    total = singular.square().sum()
+    error = (singular[rank:].square().sum() / total).sqrt().item() if total > 0 else 0.0
+    return new_down.to(down.dtype), new_up.to(up.dtype), error
 
 
 def _read_parts(path: str | Path) -> tuple[dict, dict, dict]:

@@ -21,7 +21,7 @@ from audiollm.train.ctc import TokenInventory, ctc_alignment_loss, greedy_read
 from audiollm.train.data import as_text_example, conversation_of, load_examples
 from audiollm.train.distributed import Distributed
 from audiollm.train.parts import (MODEL_PARTS_FILE, compose_trained_parts, export_trained_parts, merge_trained_parts,
-                                  set_trainable)
+                                  remove_lora_deltas, set_trainable)
 
 _QUICK_EVAL_GENERATIONS = 16  # generated answers per evaluation (the dev loss uses every eval example)
 
@@ -217,16 +217,24 @@ class InstructionTuning:
         counts = export_trained_parts(self.model, parts)
         merged = AudioLLM.from_pretrained(self.base_folder)
         merge_trained_parts(merged, parts)  # also takes the trained config (encoder_input, ...)
+        starting_parts = Path(self.base_folder) / MODEL_PARTS_FILE
+        stacked = None
+        if starting_parts.is_file():  # started from a trained model: count the parts from its base instead
+            stacked = compose_trained_parts(starting_parts, parts, parts, max_rank=self.config.lora.max_stacked_rank)
+            if stacked["largest_relative_error"] > 0:
+                # The stacked LoRA was cut back: the model folder must be what the shipped parts rebuild,
+                # so take the starting model's LoRA deltas and this leg's out and put the cut ones in.
+                merged = AudioLLM.from_pretrained(self.base_folder)
+                remove_lora_deltas(merged, starting_parts)
+                merge_trained_parts(merged, parts)
         merged.save_pretrained(run_dir / "model")
         self.processor.save_pretrained(run_dir / "model")
-        starting_parts = Path(self.base_folder) / MODEL_PARTS_FILE
-        if starting_parts.is_file():  # started from a trained model: count the parts from its base instead
-            compose_trained_parts(starting_parts, parts, parts)
         shutil.copyfile(parts, run_dir / "model" / MODEL_PARTS_FILE)
         generation = Path(self.base_folder) / GENERATION_CONFIG
         if generation.is_file():  # a model trained from the default decodes with the default's settings
             shutil.copyfile(generation, run_dir / "model" / GENERATION_CONFIG)
-        return {"trained_parts": str(parts), "trained_parameters": counts, "base": str(self.base_folder),
+        return {"trained_parts": str(parts), "trained_parameters": counts, "stacked_lora": stacked,
+                "base": str(self.base_folder),
                 "train_examples": len(self.train_examples), "skipped_too_long": self.skipped_too_long,
                 "config": dataclasses.asdict(self.model.config)}
 
