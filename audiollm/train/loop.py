@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -67,12 +68,25 @@ def learning_rate_factor(step: int, config: TrainConfig, group: str | None = Non
     return 0.1 + 0.9 * decay
 
 
-def _autocast(config: TrainConfig, device: torch.device):
-    """A context factory: bf16 autocast when asked for (and the GPU supports it), else nothing."""
-    if config.precision != "bf16":
+def native_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 matrix products run at hardware speed here: a GPU with bf16, or a CPU that oneDNN
+    runs bf16 on (AVX-512 and newer). Elsewhere CPU autocast emulates bf16: on a 2-core AVX2 EPYC a
+    512x2048 @ 2048x2048 product took 13.6 s in bf16 against 0.05 s in fp32, and a default-recipe step
+    8 minutes instead of seconds."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def effective_precision(config: TrainConfig, device: torch.device) -> str:
+    """precision=bf16 means bf16 autocast where the hardware has it; elsewhere the run trains in fp32."""
+    return "bf16" if config.precision == "bf16" and native_bf16(device) else "fp32"
+
+
+def _autocast(precision: str, device: torch.device):
+    """A context factory: bf16 autocast for precision "bf16", else nothing."""
+    if precision != "bf16":
         return nullcontext
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ConfigError("precision=bf16 but this GPU has no bfloat16 support; use fp32")
     return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
 
 
@@ -194,8 +208,12 @@ def train(task_factory, config: TrainConfig) -> Path:
     order = DataOrder(task, config)
     pinned = milestones(config)
     trainable = [p for group in optimiser.param_groups for p in group["params"]]
-    autocast = _autocast(config, device)
+    precision = effective_precision(config, device)
+    autocast = _autocast(precision, device)
     if dist.is_main:
+        if precision != config.precision:
+            print(f"precision={config.precision}: this {device.type} has no fast bfloat16, so the run trains in "
+                  f"{precision} (the summary records it)", file=sys.stderr)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(config_to_dict(config), indent=2))
     log = (run_dir / "log.jsonl").open("a") if dist.is_main else None
@@ -223,7 +241,7 @@ def train(task_factory, config: TrainConfig) -> Path:
     progress.close()
     if dist.is_main:
         model.eval()
-        summary = task.export(run_dir)
+        summary = {**task.export(run_dir), "precision": precision}
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         from audiollm.train.plots import plot_run
 
