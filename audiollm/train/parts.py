@@ -95,7 +95,7 @@ def _plain_name(name: str) -> str:
 def merge_trained_parts(model: AudioLLM, path: str | Path) -> None:
     """Apply a trained-parts file to a model without LoRA layers: copy full tensors, add B @ A * scale,
     and take the trained model's config (settings such as encoder_input travel with the weights)."""
-    tensors, scales, metadata = _read_parts(path)
+    tensors, scales, metadata = read_parts(path)
     if CONFIG_KEY in metadata:
         trained = AudioLLMConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
         # Trained with another adaptor shape (e.g. model.stack): give the model that shape first.
@@ -118,7 +118,7 @@ def merge_trained_parts(model: AudioLLM, path: str | Path) -> None:
 
 def remove_lora_deltas(model: AudioLLM, path: str | Path) -> None:
     """Undo the LoRA deltas that merge_trained_parts added from `path` (its full tensors stay as they are)."""
-    tensors, scales, _ = _read_parts(path)
+    tensors, scales, _ = read_parts(path)
     state = model.state_dict()
     with torch.no_grad():
         for module_name, scale in scales.items():
@@ -137,8 +137,8 @@ def compose_trained_parts(earlier: str | Path, later: str | Path, out: str | Pat
     With `max_rank`, a summed rank above it is cut back to the best LoRA of that rank (truncate_lora).
     Returns {"lora_rank": largest rank written, "largest_relative_error": of the cut deltas, 0 if none}.
     """
-    first, first_scales, _ = _read_parts(earlier)
-    second, second_scales, metadata = _read_parts(later)
+    first, first_scales, _ = read_parts(earlier)
+    second, second_scales, metadata = read_parts(later)
     tensors = {key: value for key, value in first.items() if not key.endswith((".lora_A", ".lora_B"))}
     tensors.update({key: value for key, value in second.items() if not key.endswith((".lora_A", ".lora_B"))})
     scales, rank, largest_error = {}, 0, 0.0
@@ -184,7 +184,7 @@ def truncate_lora(down: torch.Tensor, up: torch.Tensor, rank: int) -> tuple[torc
     return new_down.to(down.dtype), new_up.to(up.dtype), error
 
 
-def _read_parts(path: str | Path) -> tuple[dict, dict, dict]:
+def read_parts(path: str | Path) -> tuple[dict, dict, dict]:
     """(float32 tensors, {module: LoRA scale}, metadata) of a trained-parts file."""
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
