@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -612,3 +613,11 @@ def test_clips_longer_than_one_window_train_with_every_window_heard(setup, tmp_p
     with torch.no_grad():
         losses = [task.loss_sum(task.model, task.collate([example])).item() for example in long_examples]
     assert abs(losses[0] - losses[1]) > 1e-4, losses
+
+
+@pytest.mark.parametrize("recipe", sorted((Path(__file__).parent.parent / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_recipe_is_a_valid_config(recipe):
+    from audiollm.train.config import load_train_config
+
+    config = load_train_config(recipe)  # typed and validated: a typo in a recipe fails here, not hours into a run
+    assert config.steps > 0 and config.data.train
