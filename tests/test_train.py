@@ -480,15 +480,21 @@ def test_run_summary_counts_each_step_once_and_splits_the_phases(tmp_path, capsy
     assert (phases["ctc"]["steps"], phases["alignment"]["steps"], phases["multitask"]["steps"]) == (1, 3, 2)
 
 
-def test_bf16_autocast_trains_on_cpu_and_tracks_the_fp32_curve(setup, tmp_path, monkeypatch):
+@pytest.fixture
+def linear_dtypes(monkeypatch) -> set:
+    """The dtypes the linear layers compute in from now on, to see whether autocast is really on."""
+    seen: set = set()
+    original = torch.nn.Linear.forward
+    monkeypatch.setattr(torch.nn.Linear, "forward", lambda self, x: seen.add((out := original(self, x)).dtype) or out)
+    return seen
+
+
+def test_bf16_autocast_trains_on_cpu_and_tracks_the_fp32_curve(setup, tmp_path, monkeypatch, linear_dtypes):
     from audiollm.train import run_training
 
     # As on a CPU with native bf16 (AVX-512 and newer), whatever CPU runs the tests: the model is tiny.
     monkeypatch.setattr("audiollm.train.loop.native_bf16", lambda device: True)
-    # Record the dtype the decoder's linear layers compute in, to see that autocast is really on.
-    seen: set = set()
-    original = torch.nn.Linear.forward
-    monkeypatch.setattr(torch.nn.Linear, "forward", lambda self, x: seen.add((out := original(self, x)).dtype) or out)
+    seen = linear_dtypes
     curves = {}
     for precision in ("fp32", "bf16"):
         seen.clear()
@@ -501,15 +507,12 @@ def test_bf16_autocast_trains_on_cpu_and_tracks_the_fp32_curve(setup, tmp_path, 
     assert np.mean([bf16[s] for s in (9, 10)]) < 0.7 * np.mean([bf16[s] for s in (1, 2)])
 
 
-def test_bf16_on_hardware_without_it_trains_in_fp32_and_says_so(setup, tmp_path, monkeypatch, capfd):
+def test_bf16_on_hardware_without_it_trains_in_fp32_and_says_so(setup, tmp_path, monkeypatch, capfd, linear_dtypes):
     from audiollm.train import run_training
 
     monkeypatch.setattr("audiollm.train.loop.native_bf16", lambda device: False)  # e.g. an AVX2-only CPU
-    seen: set = set()
-    original = torch.nn.Linear.forward
-    monkeypatch.setattr(torch.nn.Linear, "forward", lambda self, x: seen.add((out := original(self, x)).dtype) or out)
     run_dir = run_training(_recipe(setup, tmp_path / "run", steps=2, eval_every=0, save_every=0, precision="bf16"))
-    assert seen == {torch.float32}  # emulated bf16 would be ~100x slower there: no autocast at all
+    assert linear_dtypes == {torch.float32}  # emulated bf16 would be ~100x slower there: no autocast at all
     assert json.loads((run_dir / "summary.json").read_text())["precision"] == "fp32"
     assert json.loads((run_dir / "config.json").read_text())["precision"] == "bf16"  # what was asked stays
     assert "no fast bfloat16, so the run trains in fp32" in capfd.readouterr().err

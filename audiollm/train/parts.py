@@ -110,20 +110,22 @@ def merge_trained_parts(model: AudioLLM, path: str | Path) -> None:
             if key not in state:
                 raise ConfigError(f"{path}: the model has no tensor {key}")
             state[key].copy_(tensor)
-        for module_name, scale in scales.items():
-            weight = state[f"{module_name}.weight"]
-            delta = tensors[f"{module_name}.lora_B"] @ tensors[f"{module_name}.lora_A"] * scale
-            weight += delta.to(weight.dtype)  # the factors are read as float32 (parts may ship as float16)
+        _add_lora_deltas(state, tensors, scales, sign=1)
 
 
 def remove_lora_deltas(model: AudioLLM, path: str | Path) -> None:
     """Undo the LoRA deltas that merge_trained_parts added from `path` (its full tensors stay as they are)."""
     tensors, scales, _ = read_parts(path)
-    state = model.state_dict()
     with torch.no_grad():
-        for module_name, scale in scales.items():
-            weight = state[f"{module_name}.weight"]
-            weight -= (tensors[f"{module_name}.lora_B"] @ tensors[f"{module_name}.lora_A"] * scale).to(weight.dtype)
+        _add_lora_deltas(model.state_dict(), tensors, scales, sign=-1)
+
+
+def _add_lora_deltas(state: dict, tensors: dict, scales: dict, sign: int) -> None:
+    """weight += sign * B @ A * scale for every LoRA module in a trained-parts file's tensors."""
+    for module_name, scale in scales.items():
+        weight = state[f"{module_name}.weight"]
+        delta = tensors[f"{module_name}.lora_B"] @ tensors[f"{module_name}.lora_A"] * (sign * scale)
+        weight += delta.to(weight.dtype)  # the factors are read as float32 (parts may ship as float16)
 
 
 def compose_trained_parts(earlier: str | Path, later: str | Path, out: str | Path,

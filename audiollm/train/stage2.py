@@ -216,17 +216,15 @@ class InstructionTuning:
         parts = run_dir / "trained_parts.safetensors"
         counts = export_trained_parts(self.model, parts)
         merged = AudioLLM.from_pretrained(self.base_folder)
-        merge_trained_parts(merged, parts)  # also takes the trained config (encoder_input, ...)
         starting_parts = Path(self.base_folder) / MODEL_PARTS_FILE
         stacked = None
-        if starting_parts.is_file():  # started from a trained model: count the parts from its base instead
+        if starting_parts.is_file():
+            # Started from a trained model: count the parts from the package-built base instead, and build the
+            # model folder from exactly those parts (the stacked LoRA may have been cut back), so that what is
+            # evaluated is what ships: the starting model's deltas come out, the composed ones go in.
             stacked = compose_trained_parts(starting_parts, parts, parts, max_rank=self.config.lora.max_stacked_rank)
-            if stacked["largest_relative_error"] > 0:
-                # The stacked LoRA was cut back: the model folder must be what the shipped parts rebuild,
-                # so take the starting model's LoRA deltas and this leg's out and put the cut ones in.
-                merged = AudioLLM.from_pretrained(self.base_folder)
-                remove_lora_deltas(merged, starting_parts)
-                merge_trained_parts(merged, parts)
+            remove_lora_deltas(merged, starting_parts)
+        merge_trained_parts(merged, parts)  # also takes the trained config (encoder_input, ...)
         merged.save_pretrained(run_dir / "model")
         self.processor.save_pretrained(run_dir / "model")
         shutil.copyfile(parts, run_dir / "model" / MODEL_PARTS_FILE)
