@@ -5,6 +5,7 @@
 #   reports/NAME/                                  the six tasks, 6 examples per task and test split, text-only sets
 #   reports/open-text/NAME/                        all 107 held-out free English sentences
 #   reports/para-30/NAME/, reports/no-speech/NAME/ PARA on 90 items; the clips without speech
+#   reports/para-all/NAME/                         PARA on all 328 test items (a steadier estimate than the 90)
 # Every command resumes or rewrites its own output, so a rerun after an interruption is safe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,7 @@ eval_args=(--model "$model" --no-progress --threads 1)
   mv "docs/runs/$name/rows-read.json.partial" "docs/runs/$name/rows-read.json"
   audiollm eval "${eval_args[@]}" --data corpus --tasks para --limit 30 --max-new-tokens 32 --out "reports/para-30/$name"
   audiollm eval "${eval_args[@]}" --data corpus --no-speech-only --max-new-tokens 96 --out "reports/no-speech/$name"
+  audiollm eval "${eval_args[@]}" --data corpus --tasks para --limit 1000 --max-new-tokens 32 --out "reports/para-all/$name"
 ) &
 lane=$!
 audiollm eval "${eval_args[@]}" --data corpus --limit 6 --max-new-tokens 96 --text-only --out "reports/$name"

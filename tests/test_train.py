@@ -218,6 +218,63 @@ def test_truncate_lora_is_the_best_approximation_of_that_rank():
     assert 0.1 < error < 1.0
 
 
+def _write_parts(path, seed: int, scale: float, rank: int = 3):
+    """A trained-parts file of one full tensor and one LoRA module (factors and scale) for the averaging tests."""
+    from safetensors.torch import save_file
+
+    from audiollm.train.parts import LORA_SCALES_KEY
+
+    generator = torch.Generator().manual_seed(seed)
+    tensors = {"speech_audio_adapter.weight": torch.randn(4, 6, generator=generator),
+               "layer.q_proj.lora_A": torch.randn(rank, 8, generator=generator),
+               "layer.q_proj.lora_B": torch.randn(5, rank, generator=generator)}
+    save_file(tensors, str(path), metadata={LORA_SCALES_KEY: json.dumps({"layer.q_proj": scale})})
+    return tensors["speech_audio_adapter.weight"], tensors["layer.q_proj.lora_B"] @ tensors["layer.q_proj.lora_A"] * scale
+
+
+def test_averaged_parts_are_the_weighted_mean_of_full_tensors_and_of_lora_deltas(tmp_path):
+    from audiollm.errors import ConfigError
+    from audiollm.train.parts import _save_parts, average_trained_parts, read_parts
+
+    full_a, delta_a = _write_parts(tmp_path / "a.safetensors", seed=0, scale=2.0)
+    full_b, delta_b = _write_parts(tmp_path / "b.safetensors", seed=1, scale=0.5)
+    sources = [(tmp_path / "a.safetensors", 0.25), (tmp_path / "b.safetensors", 0.75)]
+    stacked = average_trained_parts(sources, tmp_path / "soup.safetensors")
+    tensors, scales, _ = read_parts(tmp_path / "soup.safetensors")
+    assert stacked == {"lora_rank": 6, "largest_relative_error": 0.0}
+    assert torch.allclose(tensors["speech_audio_adapter.weight"], 0.25 * full_a + 0.75 * full_b, atol=1e-6)
+    delta = tensors["layer.q_proj.lora_B"] @ tensors["layer.q_proj.lora_A"] * scales["layer.q_proj"]
+    assert torch.allclose(delta, 0.25 * delta_a + 0.75 * delta_b, atol=1e-5)
+    cut = average_trained_parts(sources, tmp_path / "cut.safetensors", max_rank=4)
+    assert cut["lora_rank"] == 4 and 0 < cut["largest_relative_error"] < 1
+    with pytest.raises(ConfigError, match="sum to 1"):
+        average_trained_parts([(tmp_path / "a.safetensors", 0.5), (tmp_path / "b.safetensors", 0.6)], tmp_path / "x")
+    _write_parts(tmp_path / "c.safetensors", seed=2, scale=1.0, rank=2)
+    tensors, scales, metadata = read_parts(tmp_path / "c.safetensors")
+    tensors["speech_voice_adapter.weight"] = torch.zeros(2)  # a tensor the other parts do not have
+    _save_parts(tensors, scales, metadata, tmp_path / "c.safetensors")
+    with pytest.raises(ConfigError, match="only parts of one shape average"):
+        average_trained_parts([(tmp_path / "a.safetensors", 0.5), (tmp_path / "c.safetensors", 0.5)], tmp_path / "x")
+
+
+def test_a_soup_of_two_legs_builds_the_folder_its_parts_rebuild(setup, tmp_path):
+    from audiollm.train import run_training
+
+    soup = load_script("experiments/soup.py")
+    legs = [run_training(_recipe(setup, tmp_path / f"leg-{seed}", steps=3, eval_every=0, optim__lr=3e-2, seed=seed))
+            for seed in (0, 1)]
+    processor = AudioLLMProcessor.from_pretrained(setup / "model")
+    halves = soup.soup([(legs[0] / "model", 0.5), (legs[1] / "model", 0.5)], tmp_path / "soup", max_rank=None)
+    rebuilt = AudioLLM.from_pretrained(setup / "model")
+    merge_trained_parts(rebuilt, halves["parts"])  # what shipping does: the parts onto the package base
+    assert (_logits(rebuilt, processor) - _logits(tmp_path / "soup" / "model", processor)).abs().max().item() < 1e-4
+    # Not vacuous: the half-and-half model is neither leg; all of one leg is that leg.
+    for leg in legs:
+        assert (_logits(leg / "model", processor) - _logits(tmp_path / "soup" / "model", processor)).abs().max().item() > 1e-3
+    soup.soup([(legs[1] / "model", 0.0), (legs[0] / "model", 1.0)], tmp_path / "all-of-0", max_rank=None)
+    assert (_logits(legs[0] / "model", processor) - _logits(tmp_path / "all-of-0" / "model", processor)).abs().max().item() < 1e-4
+
+
 def test_a_leg_with_max_stacked_rank_ships_parts_that_rebuild_its_model(setup, tmp_path):
     from audiollm.train import run_training
 

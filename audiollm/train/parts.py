@@ -152,19 +152,63 @@ def compose_trained_parts(earlier: str | Path, later: str | Path, out: str | Pat
         pairs = [(parts[f"{module}.lora_A"], parts[f"{module}.lora_B"] * parts_scales[module])
                  for parts, parts_scales in ((first, first_scales), (second, second_scales))
                  if module in parts_scales]
-        down = torch.cat([down for down, _ in pairs], dim=0)
-        up = torch.cat([up for _, up in pairs], dim=1)
-        if max_rank is not None and down.shape[0] > max_rank:
-            down, up, error = truncate_lora(down, up, max_rank)
-            largest_error = max(largest_error, error)
-        tensors[f"{module}.lora_A"], tensors[f"{module}.lora_B"] = down.contiguous(), up.contiguous()
+        error = _stack_lora(tensors, module, pairs, max_rank)
+        largest_error = max(largest_error, error)
         scales[module] = 1.0
-        rank = max(rank, down.shape[0])
+        rank = max(rank, tensors[f"{module}.lora_A"].shape[0])
+    _save_parts(tensors, scales, metadata, out)
+    return {"lora_rank": rank, "largest_relative_error": largest_error}
+
+
+def average_trained_parts(sources: list[tuple[str | Path, float]], out: str | Path,
+                          max_rank: int | None = None) -> dict:
+    """A weight average ("model soup") of trained-parts files counted from the same base.
+
+    Models fine-tuned from one start and averaged often keep much of what each learned (Wortsman et al.,
+    2022): here a leg that gained one skill and lost others, averaged with the model it started from.
+    Full tensors are averaged; LoRA deltas average as one LoRA of the summed rank:
+    w1 B1 A1 s1 + w2 B2 A2 s2 = [w1 s1 B1 | w2 s2 B2] [A1 ; A2]; `max_rank` cuts it as in compose_trained_parts.
+    The weights must sum to 1. The config and other metadata are the first source's.
+    """
+    if not sources or abs(sum(weight for _, weight in sources) - 1.0) > 1e-6:
+        raise ConfigError(f"average_trained_parts: the weights must sum to 1, got {[w for _, w in sources]}")
+    read = [(read_parts(path), weight, path) for path, weight in sources]
+    metadata = read[0][0][2]
+    full_keys = [{key for key in parts if not key.endswith((".lora_A", ".lora_B"))} for (parts, _, _), _, _ in read]
+    lora_modules = [set(scales) for (_, scales, _), _, _ in read]
+    for keys, modules, (_, _, path) in zip(full_keys, lora_modules, read):
+        if keys != full_keys[0] or modules != lora_modules[0]:
+            raise ConfigError(f"{path}: its tensors differ from {read[0][2]}'s: only parts of one shape average")
+    tensors = {key: sum(weight * parts[key] for (parts, _, _), weight, _ in read) for key in sorted(full_keys[0])}
+    scales, rank, largest_error = {}, 0, 0.0
+    for module in sorted(lora_modules[0]):
+        pairs = [(parts[f"{module}.lora_A"], parts[f"{module}.lora_B"] * (weight * parts_scales[module]))
+                 for (parts, parts_scales, _), weight, _ in read]
+        largest_error = max(largest_error, _stack_lora(tensors, module, pairs, max_rank))
+        scales[module] = 1.0
+        rank = max(rank, tensors[f"{module}.lora_A"].shape[0])
+    _save_parts(tensors, scales, metadata, out)
+    return {"lora_rank": rank, "largest_relative_error": largest_error}
+
+
+def _stack_lora(tensors: dict, module: str, pairs: list, max_rank: int | None) -> float:
+    """Put the sum of LoRA deltas [(down, scaled up), ...] into `tensors` as one LoRA of scale 1, cut to
+    `max_rank` if that is given and exceeded; returns the relative error of the cut (0 if none)."""
+    down = torch.cat([down for down, _ in pairs], dim=0)
+    up = torch.cat([up for _, up in pairs], dim=1)
+    error = 0.0
+    if max_rank is not None and down.shape[0] > max_rank:
+        down, up, error = truncate_lora(down, up, max_rank)
+    tensors[f"{module}.lora_A"], tensors[f"{module}.lora_B"] = down.contiguous(), up.contiguous()
+    return error
+
+
+def _save_parts(tensors: dict, scales: dict, metadata: dict, out: str | Path) -> None:
+    """Write a trained-parts file atomically (a temporary file, then a rename)."""
     path = Path(out)
     temporary = path.with_suffix(".tmp")
     save_file(tensors, temporary, metadata={**metadata, LORA_SCALES_KEY: json.dumps(scales)})
     temporary.replace(path)
-    return {"lora_rank": rank, "largest_relative_error": largest_error}
 
 
 def truncate_lora(down: torch.Tensor, up: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor, float]:
