@@ -13,7 +13,7 @@ import argparse
 import json
 import statistics
 
-from audiollm.train.parts import read_parts, truncate_lora
+from audiollm.train.parts import read_parts, stacked_rank, truncate_lora
 
 
 def rank_errors(parts_file: str, ranks: list[int]) -> dict:
@@ -23,8 +23,7 @@ def rank_errors(parts_file: str, ranks: list[int]) -> dict:
         down, up = tensors[f"{module}.lora_A"], tensors[f"{module}.lora_B"] * scale
         for rank in ranks:
             errors[rank].append(truncate_lora(down, up, rank)[2])
-    stacked = max((tensors[f"{module}.lora_A"].shape[0] for module in scales), default=0)
-    return {"parts": parts_file, "matrices": len(scales), "stacked_rank": stacked,
+    return {"parts": parts_file, "matrices": len(scales), "stacked_rank": stacked_rank(tensors, scales),
             "relative_error": {str(rank): {"worst": round(max(values), 4), "median": round(statistics.median(values), 4)}
                                for rank, values in errors.items() if values}}
 

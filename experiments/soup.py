@@ -5,8 +5,8 @@
 Every source is a model folder trained here (its trained_parts.safetensors counts it from the
 package-built base) with a weight; the weights sum to 1. Writes OUT/trained_parts.safetensors (the
 averaged parts: full tensors averaged, LoRA deltas averaged and cut back to --max-rank) and OUT/model,
-the first source's folder with its own deltas taken out and the averaged parts merged in, exactly as a
-training run builds its model folder, so what is evaluated is what `python -m audiollm.default
+the first source's model with its own deltas taken out and the averaged parts merged in
+(`model_from_parts`, as a training run builds its model folder), so what is evaluated is what `python -m audiollm.default
 OUT/trained_parts.safetensors` ships. Prints one JSON object.
 """
 
@@ -18,8 +18,7 @@ import shutil
 from pathlib import Path
 
 from audiollm.errors import ConfigError
-from audiollm.model import AudioLLM
-from audiollm.train.parts import MODEL_PARTS_FILE, average_trained_parts, merge_trained_parts, remove_lora_deltas
+from audiollm.train.parts import MODEL_PARTS_FILE, average_trained_parts, model_from_parts
 
 
 def parse_source(text: str) -> tuple[Path, float]:
@@ -40,11 +39,9 @@ def soup(sources: list[tuple[Path, float]], out: Path, max_rank: int | None) -> 
     first = sources[0][0]
     staging = out / "model.partial"  # renamed at the end: a half-built folder is never taken as done
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(first, staging)
-    model = AudioLLM.from_pretrained(first)
-    remove_lora_deltas(model, first / MODEL_PARTS_FILE)
-    merge_trained_parts(model, parts)
-    model.save_pretrained(staging)
+    # The first source's tokenizer, processor and generation files; its weights are written anew below.
+    shutil.copytree(first, staging, ignore=shutil.ignore_patterns("*.safetensors", "*.safetensors.index.json"))
+    model_from_parts(first, parts).save_pretrained(staging)
     shutil.copyfile(parts, staging / MODEL_PARTS_FILE)
     shutil.rmtree(out / "model", ignore_errors=True)
     staging.rename(out / "model")

@@ -234,7 +234,9 @@ def _write_parts(path, seed: int, scale: float, rank: int = 3):
 
 def test_averaged_parts_are_the_weighted_mean_of_full_tensors_and_of_lora_deltas(tmp_path):
     from audiollm.errors import ConfigError
-    from audiollm.train.parts import _save_parts, average_trained_parts, read_parts
+    from safetensors.torch import save_file
+
+    from audiollm.train.parts import average_trained_parts, read_parts
 
     full_a, delta_a = _write_parts(tmp_path / "a.safetensors", seed=0, scale=2.0)
     full_b, delta_b = _write_parts(tmp_path / "b.safetensors", seed=1, scale=0.5)
@@ -250,9 +252,9 @@ def test_averaged_parts_are_the_weighted_mean_of_full_tensors_and_of_lora_deltas
     with pytest.raises(ConfigError, match="sum to 1"):
         average_trained_parts([(tmp_path / "a.safetensors", 0.5), (tmp_path / "b.safetensors", 0.6)], tmp_path / "x")
     _write_parts(tmp_path / "c.safetensors", seed=2, scale=1.0, rank=2)
-    tensors, scales, metadata = read_parts(tmp_path / "c.safetensors")
+    tensors, _, metadata = read_parts(tmp_path / "c.safetensors")
     tensors["speech_voice_adapter.weight"] = torch.zeros(2)  # a tensor the other parts do not have
-    _save_parts(tensors, scales, metadata, tmp_path / "c.safetensors")
+    save_file(tensors, str(tmp_path / "c.safetensors"), metadata=metadata)
     with pytest.raises(ConfigError, match="only parts of one shape average"):
         average_trained_parts([(tmp_path / "a.safetensors", 0.5), (tmp_path / "c.safetensors", 0.5)], tmp_path / "x")
 

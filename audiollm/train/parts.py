@@ -113,6 +113,20 @@ def merge_trained_parts(model: AudioLLM, path: str | Path) -> None:
         _add_lora_deltas(state, tensors, scales, sign=1)
 
 
+def model_from_parts(folder: str | Path, parts: str | Path) -> AudioLLM:
+    """The model that `parts` (counted from the package-built base) make of the model at `folder`.
+
+    Where the folder's own model was trained here (it holds MODEL_PARTS_FILE), its LoRA deltas come out
+    first, so the result is what the parts rebuild from the base: what is evaluated is what ships.
+    """
+    model = AudioLLM.from_pretrained(folder)
+    own_parts = Path(folder) / MODEL_PARTS_FILE
+    if own_parts.is_file():
+        remove_lora_deltas(model, own_parts)
+    merge_trained_parts(model, parts)  # also takes the trained config (encoder_input, ...)
+    return model
+
+
 def remove_lora_deltas(model: AudioLLM, path: str | Path) -> None:
     """Undo the LoRA deltas that merge_trained_parts added from `path` (its full tensors stay as they are)."""
     tensors, scales, _ = read_parts(path)
@@ -143,7 +157,7 @@ def compose_trained_parts(earlier: str | Path, later: str | Path, out: str | Pat
     second, second_scales, metadata = read_parts(later)
     tensors = {key: value for key, value in first.items() if not key.endswith((".lora_A", ".lora_B"))}
     tensors.update({key: value for key, value in second.items() if not key.endswith((".lora_A", ".lora_B"))})
-    scales, rank, largest_error = {}, 0, 0.0
+    scales, largest_error = {}, 0.0
     for module in sorted(set(first_scales) | set(second_scales)):
         if f"{module}.weight" in second:
             if module in second_scales:
@@ -152,12 +166,9 @@ def compose_trained_parts(earlier: str | Path, later: str | Path, out: str | Pat
         pairs = [(parts[f"{module}.lora_A"], parts[f"{module}.lora_B"] * parts_scales[module])
                  for parts, parts_scales in ((first, first_scales), (second, second_scales))
                  if module in parts_scales]
-        error = _stack_lora(tensors, module, pairs, max_rank)
-        largest_error = max(largest_error, error)
-        scales[module] = 1.0
-        rank = max(rank, tensors[f"{module}.lora_A"].shape[0])
+        largest_error = max(largest_error, _stack_lora(tensors, scales, module, pairs, max_rank))
     _save_parts(tensors, scales, metadata, out)
-    return {"lora_rank": rank, "largest_relative_error": largest_error}
+    return {"lora_rank": stacked_rank(tensors, scales), "largest_relative_error": largest_error}
 
 
 def average_trained_parts(sources: list[tuple[str | Path, float]], out: str | Path,
@@ -172,35 +183,40 @@ def average_trained_parts(sources: list[tuple[str | Path, float]], out: str | Pa
     """
     if not sources or abs(sum(weight for _, weight in sources) - 1.0) > 1e-6:
         raise ConfigError(f"average_trained_parts: the weights must sum to 1, got {[w for _, w in sources]}")
-    read = [(read_parts(path), weight, path) for path, weight in sources]
-    metadata = read[0][0][2]
-    full_keys = [{key for key in parts if not key.endswith((".lora_A", ".lora_B"))} for (parts, _, _), _, _ in read]
-    lora_modules = [set(scales) for (_, scales, _), _, _ in read]
-    for keys, modules, (_, _, path) in zip(full_keys, lora_modules, read):
-        if keys != full_keys[0] or modules != lora_modules[0]:
-            raise ConfigError(f"{path}: its tensors differ from {read[0][2]}'s: only parts of one shape average")
-    tensors = {key: sum(weight * parts[key] for (parts, _, _), weight, _ in read) for key in sorted(full_keys[0])}
-    scales, rank, largest_error = {}, 0, 0.0
-    for module in sorted(lora_modules[0]):
-        pairs = [(parts[f"{module}.lora_A"], parts[f"{module}.lora_B"] * (weight * parts_scales[module]))
-                 for (parts, parts_scales, _), weight, _ in read]
-        largest_error = max(largest_error, _stack_lora(tensors, module, pairs, max_rank))
-        scales[module] = 1.0
-        rank = max(rank, tensors[f"{module}.lora_A"].shape[0])
+    paths = [path for path, _ in sources]
+    weights = [weight for _, weight in sources]
+    read = [read_parts(path) for path in paths]
+    every_parts, every_scales, metadata = [parts for parts, _, _ in read], [scales for _, scales, _ in read], read[0][2]
+    for path, parts, scales in zip(paths, every_parts, every_scales):
+        if parts.keys() != every_parts[0].keys() or scales.keys() != every_scales[0].keys():
+            raise ConfigError(f"{path}: its tensors differ from {paths[0]}'s: only parts of one shape average")
+    tensors = {key: sum(weight * parts[key] for parts, weight in zip(every_parts, weights))
+               for key in sorted(every_parts[0]) if not key.endswith((".lora_A", ".lora_B"))}
+    scales, largest_error = {}, 0.0
+    for module in sorted(every_scales[0]):
+        pairs = [(parts[f"{module}.lora_A"], parts[f"{module}.lora_B"] * (weight * module_scales[module]))
+                 for parts, module_scales, weight in zip(every_parts, every_scales, weights)]
+        largest_error = max(largest_error, _stack_lora(tensors, scales, module, pairs, max_rank))
     _save_parts(tensors, scales, metadata, out)
-    return {"lora_rank": rank, "largest_relative_error": largest_error}
+    return {"lora_rank": stacked_rank(tensors, scales), "largest_relative_error": largest_error}
 
 
-def _stack_lora(tensors: dict, module: str, pairs: list, max_rank: int | None) -> float:
-    """Put the sum of LoRA deltas [(down, scaled up), ...] into `tensors` as one LoRA of scale 1, cut to
-    `max_rank` if that is given and exceeded; returns the relative error of the cut (0 if none)."""
+def _stack_lora(tensors: dict, scales: dict, module: str, pairs: list, max_rank: int | None) -> float:
+    """Put the sum of LoRA deltas [(down, scaled up), ...] into `tensors` and `scales` as one LoRA of scale 1,
+    cut to `max_rank` if that is given and exceeded; returns the relative error of the cut (0 if none)."""
     down = torch.cat([down for down, _ in pairs], dim=0)
     up = torch.cat([up for _, up in pairs], dim=1)
     error = 0.0
     if max_rank is not None and down.shape[0] > max_rank:
         down, up, error = truncate_lora(down, up, max_rank)
     tensors[f"{module}.lora_A"], tensors[f"{module}.lora_B"] = down.contiguous(), up.contiguous()
+    scales[module] = 1.0
     return error
+
+
+def stacked_rank(tensors: dict, scales: dict) -> int:
+    """The largest LoRA rank in a trained-parts file's tensors (0 if it has no LoRA)."""
+    return max((tensors[f"{module}.lora_A"].shape[0] for module in scales), default=0)
 
 
 def _save_parts(tensors: dict, scales: dict, metadata: dict, out: str | Path) -> None:

@@ -20,8 +20,8 @@ from audiollm.errors import ConfigError
 from audiollm.train.ctc import TokenInventory, ctc_alignment_loss, greedy_read
 from audiollm.train.data import as_text_example, conversation_of, load_examples
 from audiollm.train.distributed import Distributed
-from audiollm.train.parts import (MODEL_PARTS_FILE, compose_trained_parts, export_trained_parts, merge_trained_parts,
-                                  remove_lora_deltas, set_trainable)
+from audiollm.train.parts import (MODEL_PARTS_FILE, compose_trained_parts, export_trained_parts, model_from_parts,
+                                  set_trainable)
 
 _QUICK_EVAL_GENERATIONS = 16  # generated answers per evaluation (the dev loss uses every eval example)
 
@@ -215,16 +215,14 @@ class InstructionTuning:
         """Write trained_parts.safetensors and a ready-to-use merged model folder under run_dir/model."""
         parts = run_dir / "trained_parts.safetensors"
         counts = export_trained_parts(self.model, parts)
-        merged = AudioLLM.from_pretrained(self.base_folder)
         starting_parts = Path(self.base_folder) / MODEL_PARTS_FILE
         stacked = None
         if starting_parts.is_file():
-            # Started from a trained model: count the parts from the package-built base instead, and build the
-            # model folder from exactly those parts (the stacked LoRA may have been cut back), so that what is
-            # evaluated is what ships: the starting model's deltas come out, the composed ones go in.
+            # Started from a trained model: count the parts from the package-built base instead (the stacked
+            # LoRA may be cut back on the way).
             stacked = compose_trained_parts(starting_parts, parts, parts, max_rank=self.config.lora.max_stacked_rank)
-            remove_lora_deltas(merged, starting_parts)
-        merge_trained_parts(merged, parts)  # also takes the trained config (encoder_input, ...)
+        # The model folder is built from exactly the parts that ship, so what is evaluated is what ships.
+        merged = model_from_parts(self.base_folder, parts)
         merged.save_pretrained(run_dir / "model")
         self.processor.save_pretrained(run_dir / "model")
         shutil.copyfile(parts, run_dir / "model" / MODEL_PARTS_FILE)
