@@ -154,6 +154,16 @@ def training_facts(model_folder: str) -> dict:
     return facts
 
 
+def recorded_facts(out: Path) -> dict:
+    """{(model, report): facts} of the study's last summary. Training facts are read from run folders and the
+    RTF from predictions.jsonl, neither of which is committed: on a machine without them, what was measured
+    where they were is kept rather than dropped from the table."""
+    path = ROOT / out / "summary.json"
+    if not path.is_file():
+        return {}
+    return {(r["model"], r["report"]): r.get("facts", {}) for r in json.loads(path.read_text())["results"]}
+
+
 def scores_of(report_dir: Path, rows: list[str]) -> dict:
     """{column: value} for the study's rows: "task" or "task/subset" with the task's headline metric, or
     with "@metric" the one named (e.g. "text/split: general text@contains_match")."""
@@ -288,6 +298,8 @@ def main() -> int:
     parser.add_argument("--eval-threads", help="CPU threads of each evaluation (a number or 'auto')")
     args = parser.parse_args()
     study = load_study(args.study)
+    out = Path("reports/experiments") / study["study"]
+    earlier = recorded_facts(out)
     results, commands = [], []
     for name, variant in study["variants"].items():
         for seed in planned_seeds(study, variant):
@@ -306,13 +318,15 @@ def main() -> int:
                     run(listen, args.nproc, args.plan, args.eval_threads)
             if not args.plan and (ROOT / report_dir / "report.json").is_file():
                 listened = ROOT / listening_file if listen else None
+                measured = {**training_facts(model), "inference_rtf": inference_rtf(report_dir)}
+                facts = {**earlier.get((model, str(report_dir)), {}),
+                         **{key: value for key, value in measured.items() if value is not None}}
                 results.append({"variant": name, "seed": seed, "model": model, "report": str(report_dir),
                                 "scores": scores_of(report_dir, study["columns"]),
                                 "listening": json.loads(listened.read_text()) if listened and listened.is_file() else None,
-                                "facts": {**training_facts(model), "inference_rtf": inference_rtf(report_dir)}})
+                                "facts": facts})
     if args.plan:
         return 0
-    out = Path("reports/experiments") / study["study"]
     (ROOT / out).mkdir(parents=True, exist_ok=True)
     table = summarise(study, results)
     (ROOT / out / "summary.json").write_text(json.dumps({"study": study, "results": results}, indent=2))

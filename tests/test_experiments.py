@@ -177,3 +177,15 @@ def test_listening_splits_the_gain_by_answer_position():
     assert listening.gain_by_position(gains) == {
         "1-5": {"gain": round((sum(range(5)) - 3) / 8, 4), "tokens": 8},
         "6-10": {"gain": 7.0, "tokens": 5}, "11-20": {"gain": 10.5, "tokens": 2}}
+
+
+def test_facts_of_runs_that_are_gone_are_kept_from_the_last_summary(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "ROOT", tmp_path)
+    out = Path("reports/experiments/adaptors")
+    assert runner.recorded_facts(out) == {}
+    (tmp_path / out).mkdir(parents=True)
+    facts = {"trainable_M": 8.26, "s_per_step": 3.49, "inference_rtf": 0.127}
+    (tmp_path / out / "summary.json").write_text(json.dumps({"results": [
+        {"model": "runs/x/model", "report": "reports/experiments/evals/x-1", "facts": facts}]}))
+    assert runner.recorded_facts(out) == {("runs/x/model", "reports/experiments/evals/x-1"): facts}
+    assert runner.training_facts("runs/x/model") == {}  # the run folder is not on this machine
