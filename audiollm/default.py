@@ -92,18 +92,30 @@ def apply_trained_parts(folder: Path, parts_file: Path) -> None:
     info_path.write_text(json.dumps(info, indent=2))
 
 
-def ship_trained_parts(run_parts: Path) -> Path:
+def ship_trained_parts(run_parts: Path, windows: str | None = None) -> Path:
     """Copy a run's trained_parts.safetensors into the package as float16 (half the size in git).
 
-    Usage: python -m audiollm.default runs/default/trained_parts.safetensors
+    windows: the window policy the shipped model cuts audio past 30 s with, "STRATEGY[:OVERLAP_SECONDS]"
+    (api.with_windows); it goes into the config the parts carry. None keeps the run's.
+    Usage: python -m audiollm.default runs/default/trained_parts.safetensors [--windows pause]
     """
     import torch
     from safetensors import safe_open
     from safetensors.torch import save_file
 
+    from audiollm.api import with_windows
+    from audiollm.config import AudioLLMConfig
+    from audiollm.errors import ConfigError
+    from audiollm.train.parts import CONFIG_KEY
+
     with safe_open(str(run_parts), framework="pt") as handle:
         metadata = handle.metadata() or {}
         tensors = {key: handle.get_tensor(key).to(torch.float16).contiguous() for key in handle.keys()}
+    if windows is not None:
+        if CONFIG_KEY not in metadata:
+            raise ConfigError(f"{run_parts} carries no model config to set the window policy in")
+        config = with_windows(AudioLLMConfig.from_dict(json.loads(metadata[CONFIG_KEY])), windows)
+        metadata = {**metadata, CONFIG_KEY: json.dumps(config.to_dict())}
     TRAINED_PARTS.parent.mkdir(parents=True, exist_ok=True)
     temporary = TRAINED_PARTS.with_suffix(".tmp")
     save_file(tensors, temporary, metadata=metadata)
@@ -112,6 +124,11 @@ def ship_trained_parts(run_parts: Path) -> Path:
 
 
 if __name__ == "__main__":
-    import sys
+    import argparse
 
-    print(ship_trained_parts(Path(sys.argv[1])))
+    parser = argparse.ArgumentParser(description="Ship a run's trained parts as the embedded default's.")
+    parser.add_argument("parts", type=Path, help="the run's trained_parts.safetensors")
+    parser.add_argument("--windows", metavar="STRATEGY[:OVERLAP]", default=None,
+                        help="window policy for audio past 30 s, e.g. pause (default: the run's)")
+    arguments = parser.parse_args()
+    print(ship_trained_parts(arguments.parts, arguments.windows))

@@ -15,7 +15,7 @@ from audiollm.data.casting import NEURAL_SHIFT_PERCENT
 from audiollm.data.open_text import (PASSAGE_MAX_CHARS, SENTENCE_END, is_held_out, plan_neural_voice, plan_open_passages,
                                      plan_open_text, read_sentences)
 from audiollm.data.tts import synthesize
-from audiollm.data.voices import NEURAL_INSTALL, Voice, available_voices, neural_voices
+from audiollm.data.voices import NEURAL_INSTALL, NEURAL_SPEAKERS, Voice, available_voices, neural_voices
 from audiollm.errors import ConfigError
 
 from audio_checks import median_f0
@@ -132,7 +132,8 @@ def test_synth_adds_open_text_rows_and_a_test_split(tmp_path, monkeypatch):
     neural = [json.loads(line) for line in (out / "train_neural_voice.jsonl").read_text().splitlines()]
     assert neural and {r["speakers"][0]["engine"] for r in neural} == {"piper"}
     assert all((out / r["audio"]).stat().st_size > 1000 for r in neural)
-    assert json.loads((out / "plan.json").read_text())["args"]["neural_voice_hours"] == 0.01
+    plan = json.loads((out / "plan.json").read_text())["args"]
+    assert plan["neural_voice_hours"] == 0.01 and "neural_voices" not in plan  # joe alone: the default, unrecorded
 
 
 def test_neural_voice_plan_reads_shared_sentences_at_many_shifts(tmp_path):
@@ -158,16 +159,32 @@ def test_neural_voice_plan_reads_shared_sentences_at_many_shifts(tmp_path):
     assert plan_neural_voice(3, 0, folder, voices=()) == []
     with pytest.raises(ConfigError, match="piper-tts"):
         plan_neural_voice(3, 0.1, folder, voices=())
+    with pytest.raises(ConfigError, match="nobody"):
+        plan_neural_voice(3, 0.1, folder, speakers=("nobody",))
 
 
-@pytest.mark.skipif(not neural_voices(), reason=f"Piper is not installed ({NEURAL_INSTALL})")
-def test_piper_voice_renders_the_same_audio_twice_and_shifts_pitch():
-    joe = neural_voices()[0]
+def test_two_neural_voices_share_the_reading(tmp_path):
+    folder = write_fortunes(tmp_path / "fortunes")
+    joe = Voice("piper", "en_US-joe-medium", "piper-joe", "male", "American", "en", True)
+    heart = Voice("hibari", "heart", "hibari-heart", "female", "American", "en", True)
+    both = plan_neural_voice(3, 0.3, folder, voices=(joe, heart))
+    engines = [spec["speakers"][0]["engine"] for spec in both]
+    assert 0.3 < engines.count("hibari") / len(engines) < 0.7
+    assert all(NEURAL_SHIFT_PERCENT[0] <= spec["segments"][0]["pitch"] <= NEURAL_SHIFT_PERCENT[1] for spec in both)
+    # the same sentences in the same order: only who reads them (and their settings) differs
+    assert [s["answer"] for s in both] == [s["answer"] for s in plan_neural_voice(3, 0.3, folder, voices=(joe,))]
+
+
+@pytest.mark.parametrize("speaker", NEURAL_SPEAKERS)
+def test_neural_voice_renders_the_same_audio_twice_and_shifts_pitch(speaker):
+    if not neural_voices((speaker,)):
+        pytest.skip(f"{speaker} is not installed ({NEURAL_INSTALL})")
+    voice = neural_voices((speaker,))[0]
     text = "The lantern near the harbour keeps the river quiet."
-    plain = synthesize(joe, text, "en", 1.0, 100)
-    assert np.array_equal(plain, synthesize(joe, text, "en", 1.0, 100))  # no unseeded sampling noise
-    higher = synthesize(joe, text, "en", 1.0, 112)
+    plain = synthesize(voice, text, "en", 1.0, 100)
+    assert np.array_equal(plain, synthesize(voice, text, "en", 1.0, 100))  # no unseeded sampling noise
+    higher = synthesize(voice, text, "en", 1.0, 112)
     assert abs(len(higher) / len(plain) - 1) < 0.1  # the shift keeps the duration ...
-    assert 1.1 < len(synthesize(joe, text, "en", 0.8, 100)) / len(plain) < 1.3  # ... speed sets it (phonemes 1.25x)
+    assert 1.1 < len(synthesize(voice, text, "en", 0.8, 100)) / len(plain) < 1.3  # ... speed sets it (phonemes 1.25x)
     # ... and raises the pitch (the voice's own prosody moves with the stretched phonemes: not exactly 1.12x)
     assert 1.05 < median_f0(higher) / median_f0(plain) < 1.2

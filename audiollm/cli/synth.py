@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from audiollm.data.voices import NEURAL_INSTALL
+from audiollm.data.voices import DEFAULT_NEURAL_SPEAKERS, NEURAL_INSTALL, NEURAL_SPEAKERS
 from audiollm.errors import AudioLLMError
 
 TASK_CHOICES = ("asr", "st", "sqa", "sds", "si", "para")
@@ -55,8 +55,11 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="add this many hours of passages, 2-4 of those free sentences read by one voice (10-28 s): "
                              "train_open_passages.jsonl and a held-out test_open_passages.jsonl; default 0")
     parser.add_argument("--neural-voice-hours", type=float, default=0.0,
-                        help="add this many hours of the free sentences and passages read by Piper's neural voices at "
+                        help="add this many hours of the free sentences and passages read by neural voices at "
                              f"many pitch shifts (train_neural_voice.jsonl; needs {NEURAL_INSTALL}); default 0")
+    parser.add_argument("--neural-voices", type=_csv(NEURAL_SPEAKERS), default=DEFAULT_NEURAL_SPEAKERS,
+                        help=f"comma-separated neural voices that read --neural-voice-hours, drawn alike: any of "
+                             f"{','.join(NEURAL_SPEAKERS)} (default: {','.join(DEFAULT_NEURAL_SPEAKERS)})")
     parser.add_argument("--long-hours", type=float, default=0.0,
                         help="add this many hours of 35-120 s training recordings joined from train clips (long "
                              "ASR, and spoken QA with the dialogue hidden among other speech): train_long.jsonl, "
@@ -83,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
                            tasks=args.tasks, languages=args.languages, synthetic=not args.real_only,
                            real=not args.no_real, real_limit=args.real_limit, open_text_hours=args.open_text_hours,
                            open_passage_hours=args.open_passage_hours,
-                           neural_voice_hours=args.neural_voice_hours, long_hours=args.long_hours,
+                           neural_voice_hours=args.neural_voice_hours, neural_voices=args.neural_voices,
+                           long_hours=args.long_hours,
                            progress=not args.quiet)
     try:
         summary = build_corpus(request)

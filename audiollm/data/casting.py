@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from audiollm.data.voices import Voice, available_voices
+from audiollm.data.voices import NEURAL_ENGINE_MODULES, Voice, available_voices
 from audiollm.errors import ConfigError
 
 # Share of utterances per engine, by (language, seen?). Renormalised over the installed engines.
@@ -29,7 +29,7 @@ DEFAULT_WEIGHTS = {"espeak": 1.0}
 WEAK_VOICES = {"mbrola:mb-af1-en", "mbrola:mb-gr2-en", "mbrola:mb-pl1-en"}
 # Engines whose pitch can be set per utterance (espeak-ng's -p, also driving MBROLA).
 PITCHED_ENGINES = ("espeak", "mbrola")
-# Piper's "pitch" is a shift of pitch and formants in percent (see tts.py): within this range the one
+# A neural voice's "pitch" is a shift of pitch and formants in percent (see tts.py): within this range the one
 # recorded speaker still sounds like a person, from a deeper to a lighter voice.
 NEURAL_SHIFT_PERCENT = (88, 114)
 
@@ -93,7 +93,7 @@ class Caster:
     def natural_settings(self, voice: Voice) -> tuple[float, int | None]:
         """A speed factor and pitch inside the voice's natural range (not for PARA rate/pitch labels)."""
         speed = self.rng.uniform(0.82, 1.08)
-        if voice.engine == "piper":
+        if voice.engine in NEURAL_ENGINE_MODULES:
             return speed, self.rng.randint(*NEURAL_SHIFT_PERCENT)
         pitch = self.rng.randint(35, 65) if voice.engine in PITCHED_ENGINES else None
         return speed, pitch

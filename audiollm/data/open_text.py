@@ -34,7 +34,7 @@ from audiollm.data.augment import choose_augment
 from audiollm.data.casting import Caster, draft
 from audiollm.data.instructions import pick_instruction
 from audiollm.data.render import spec_hash
-from audiollm.data.voices import NEURAL_INSTALL, Voice, neural_voices
+from audiollm.data.voices import DEFAULT_NEURAL_SPEAKERS, NEURAL_INSTALL, NEURAL_SPEAKERS, Voice, neural_voices
 from audiollm.errors import ConfigError
 
 FORTUNE_DIR = Path("/usr/share/games/fortunes")
@@ -172,15 +172,21 @@ def _passage_example(rng: random.Random, caster: Caster, sentences: list[str], s
                     extra_meta={"passage_sentences": len(sentences)})
 
 
-def plan_neural_voice(seed: int, hours: float, folder: Path | None = None,
-                      voices: tuple[Voice, ...] | None = None) -> list[dict]:
-    """Specs for `hours` of the shared free sentences read by the neural voices (train_neural_voice): half
-    passages, half single sentences, each at its own speed and pitch-and-formant shift."""
+def plan_neural_voice(seed: int, hours: float, folder: Path | None = None, voices: tuple[Voice, ...] | None = None,
+                      speakers: tuple[str, ...] = DEFAULT_NEURAL_SPEAKERS) -> list[dict]:
+    """Specs for `hours` of the shared free sentences read by the neural voices of `speakers` (or the given
+    `voices`), in train_neural_voice: half passages, half single sentences, each at its own speed and
+    pitch-and-formant shift."""
     if hours <= 0:
         return []
-    voices = neural_voices() if voices is None else voices
+    if voices is None:
+        voices = neural_voices(speakers)
+        missing = sorted(set(speakers) - {voice.speaker for voice in voices})
+        if missing:
+            raise ConfigError(f"--neural-voice-hours: neural voice(s) {', '.join(missing)} not installed "
+                              f"(known: {', '.join(NEURAL_SPEAKERS)}): {NEURAL_INSTALL}")
     if not voices:
-        raise ConfigError(f"--neural-voice-hours reads with Piper's neural voices: {NEURAL_INSTALL}")
+        raise ConfigError(f"--neural-voice-hours reads with neural voices: {NEURAL_INSTALL}")
     rng = random.Random(f"{seed}:{NEURAL_VOICE_SPLIT}")
     pool = list(_sentence_pools(folder)["train"])
     rng.shuffle(pool)

