@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from audiollm.data.voices import NEURAL_ENGINE_MODULES, Voice, available_voices
+from audiollm.data.voices import NEURAL_ENGINES, Voice, available_voices
 from audiollm.errors import ConfigError
 
 # Share of utterances per engine, by (language, seen?). Renormalised over the installed engines.
@@ -93,7 +93,7 @@ class Caster:
     def natural_settings(self, voice: Voice) -> tuple[float, int | None]:
         """A speed factor and pitch inside the voice's natural range (not for PARA rate/pitch labels)."""
         speed = self.rng.uniform(0.82, 1.08)
-        if voice.engine in NEURAL_ENGINE_MODULES:
+        if voice.engine in NEURAL_ENGINES:
             return speed, self.rng.randint(*NEURAL_SHIFT_PERCENT)
         pitch = self.rng.randint(35, 65) if voice.engine in PITCHED_ENGINES else None
         return speed, pitch

@@ -142,7 +142,7 @@ NEURAL_VOICES = (
 )
 NEURAL_PACKAGES = {name: package for _, name, _, _, _, package in NEURAL_VOICES}
 NEURAL_SPEAKERS = tuple(speaker for _, _, speaker, _, _, _ in NEURAL_VOICES)
-NEURAL_ENGINE_MODULES = {"piper": "piper", "hibari": "hibari"}  # what each engine needs importable
+NEURAL_ENGINES = ("piper", "hibari")  # each engine is also the Python module it needs installed
 # The voices `--neural-voice-hours` reads with unless `--neural-voices` says otherwise: joe alone, as
 # before hibari was added, so that installing hibari changes no corpus that did not ask for it.
 DEFAULT_NEURAL_SPEAKERS = ("piper-joe",)
@@ -201,7 +201,7 @@ def neural_voices(speakers: tuple[str, ...] | None = None) -> tuple[Voice, ...]:
     return tuple(Voice(engine, name, speaker, gender, accent, "en", True)
                  for engine, name, speaker, gender, accent, package in NEURAL_VOICES
                  if (speakers is None or speaker in speakers)
-                 and importlib.util.find_spec(NEURAL_ENGINE_MODULES[engine]) and importlib.util.find_spec(package))
+                 and importlib.util.find_spec(engine) and importlib.util.find_spec(package))
 
 
 def voice_table() -> dict[str, Voice]:
