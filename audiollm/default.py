@@ -106,11 +106,14 @@ def ship_trained_parts(run_parts: Path, windows: str | None = None) -> Path:
     from audiollm.api import with_windows
     from audiollm.config import AudioLLMConfig
     from audiollm.errors import ConfigError
-    from audiollm.train.parts import CONFIG_KEY
+    from audiollm.train.parts import CONFIG_KEY, NON_COMMERCIAL_KEY
 
     with safe_open(str(run_parts), framework="pt") as handle:
         metadata = handle.metadata() or {}
         tensors = {key: handle.get_tensor(key).to(torch.float16).contiguous() for key in handle.keys()}
+    if metadata.get(NON_COMMERCIAL_KEY) == "true":
+        raise ConfigError(f"{run_parts} was trained on data licensed for non-commercial use only "
+                          "(data.allow_non_commercial): it cannot ship as the default model")
     if windows is not None:
         if CONFIG_KEY not in metadata:
             raise ConfigError(f"{run_parts} carries no model config to set the window policy in")

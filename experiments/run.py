@@ -6,7 +6,8 @@
     python experiments/run.py configs/experiments/adaptors.yaml --seeds 0 --nproc 2   # one seed of each first
 
 A study file names a question, a shared training recipe and step budget, the test data and the
-variants (training overrides, or a model to evaluate as it is, plus extra `audiollm eval` arguments),
+variants (training overrides, or a model to evaluate as it is, plus extra `audiollm eval` arguments;
+`stage1:` overrides put a stage-1 Whisper run first, which a `model` names as {stage1}),
 and optionally `listening:` arguments of experiments/listening.py, whose gain becomes a column: at this
 scale it separates models that the six-task scores on a few examples cannot.
 Every step is an `audiollm train` / `audiollm eval` command, printed before it runs, so each number
@@ -49,6 +50,9 @@ def load_study(path: Path) -> dict:
     for name, variant in study["variants"].items():
         if ("train" in variant) == ("model" in variant):
             raise SystemExit(f"{path}: variant {name!r} needs exactly one of 'train' (overrides) or 'model'")
+        if ("{stage1}" in variant.get("model", "")) != ("model" in variant and "stage1" in variant):
+            raise SystemExit(f"{path}: variant {name!r}: a 'model' with 'stage1' names the stage-1 folder as "
+                             "{stage1}, and only then")
     return study
 
 
@@ -65,15 +69,32 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def stage1_step(stage1: list[str], seed: int) -> tuple[list[str], Path]:
+    """The stage-1 command (Whisper fine-tuned as Whisper) and its folder, keyed by overrides + seed only,
+    so that every variant with the same stage 1 shares one run."""
+    out = RUNS / f"stage1-{_key(_settings(ROOT / 'configs' / 'stage1.yaml'), stage1, seed)}"
+    return ["audiollm", "train", "configs/stage1.yaml", *stage1, f"seed={seed}", f"out={out}"], out
+
+
+def variant_steps(study: dict, name: str, variant: dict, seed) -> tuple[list[list[str]], str]:
+    """The commands that produce a variant's model, and the model to evaluate: a stage-2 run (`train`), a
+    ready model (`model`), or a stage-1 run whose folder the `model` names as {stage1} (Whisper as Whisper)."""
+    if "train" in variant:
+        return train_steps(study, name, variant, seed)
+    if "stage1" in variant:
+        command, out = stage1_step(variant["stage1"], seed)
+        return [command], variant["model"].format(stage1=out.as_posix())
+    return [], variant["model"]
+
+
 def train_steps(study: dict, name: str, variant: dict, seed: int) -> tuple[list[list[str]], str]:
     """The commands that produce a variant's model folder, and that folder."""
     recipe = study["recipe"]
     overrides = [*study.get("recipe_overrides", []), *variant["train"], f"seed={seed}"]
     commands = []
-    stage1 = variant.get("stage1")
-    if stage1 is not None:  # a stage-1 encoder run first, whose encoder the stage-2 run starts from
-        stage1_out = RUNS / f"stage1-{_key(_settings(ROOT / 'configs' / 'stage1.yaml'), stage1, seed)}"
-        commands.append(["audiollm", "train", "configs/stage1.yaml", *stage1, f"seed={seed}", f"out={stage1_out}"])
+    if "stage1" in variant:  # a stage-1 encoder run first, whose encoder the stage-2 run starts from
+        command, stage1_out = stage1_step(variant["stage1"], seed)
+        commands.append(command)
         overrides.append(f"model.encoder_weights={stage1_out}")
     # Named by what changes, not by the variant's name, so studies sharing a variant share its run.
     label = _slug(" ".join(variant["train"]))[:40] or "recipe"
@@ -194,7 +215,8 @@ def inference_rtf(report_dir: Path) -> float | None:
 
 def planned_seeds(study: dict, variant: dict) -> list:
     """The seeds a variant is trained with; [None] for a variant that names a ready model."""
-    return variant.get("seeds", study.get("seeds", [0])) if "train" in variant else [None]
+    trained = "train" in variant or "stage1" in variant
+    return variant.get("seeds", study.get("seeds", [0])) if trained else [None]
 
 
 def selected(name: str, seed, only: list[str] | None, seeds: list[int] | None) -> bool:
@@ -303,10 +325,7 @@ def main() -> int:
     results, commands = [], []
     for name, variant in study["variants"].items():
         for seed in planned_seeds(study, variant):
-            if "train" in variant:
-                steps, model = train_steps(study, name, variant, seed)
-            else:
-                steps, model = [], variant["model"]
+            steps, model = variant_steps(study, name, variant, seed)
             evaluate, report_dir = eval_step(study, model, variant)
             listen, listening_file = listening_step(study, model) or (None, None)
             commands += [shlex.join(step) for step in [*steps, evaluate, *([listen] if listen else [])]]

@@ -40,6 +40,32 @@ def test_runs_from_the_shipped_default_change_with_it(monkeypatch):
     assert plan(adaptors, "meralion-v1") == v1  # built from the packages: unchanged
 
 
+def test_a_stage1_variant_evaluates_its_own_whisper_and_shares_the_run_per_seed():
+    study = runner.load_study(ROOT / "configs/experiments/local_adaptation.yaml")
+    whisper, fused = study["variants"]["stage-1 Whisper as Whisper"], study["variants"]["stage1"]
+    assert runner.planned_seeds(study, whisper) == [0, 1]
+    runs = {}
+    for seed in (0, 1):
+        steps, model = runner.variant_steps(study, "stage-1 Whisper as Whisper", whisper, seed)
+        fused_steps, _ = runner.variant_steps(study, "stage1", fused, seed)
+        assert len(steps) == 1 and steps[0][:3] == ["audiollm", "train", "configs/stage1.yaml"]
+        assert f"seed={seed}" in steps[0] and steps[0] == fused_steps[0]  # the fused variant's stage 1, not another
+        folder = steps[0][-1].removeprefix("out=")
+        assert model == f"cascade:{folder}/whisper+gemma3-270m"
+        runs[seed] = folder
+    assert runs[0] != runs[1]
+    ready = study["variants"]["whisper-base as Whisper"]
+    assert runner.variant_steps(study, "whisper-base as Whisper", ready, None) == ([], ready["model"])
+
+
+@pytest.mark.parametrize("variant", ['{model: "cascade:{stage1}/whisper"}', '{model: default, stage1: [steps=5]}'])
+def test_a_model_names_the_stage1_folder_exactly_when_it_has_one(tmp_path, variant):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"study: x\nquestion: q\neval: []\ncolumns: [asr]\nvariants:\n  v: {variant}\n")
+    with pytest.raises(SystemExit, match="stage1"):
+        runner.load_study(bad)
+
+
 def test_a_variant_needs_exactly_one_source(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("study: x\nquestion: q\neval: []\ncolumns: [asr]\nvariants:\n  both: {model: default, train: []}\n")

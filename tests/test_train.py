@@ -286,6 +286,42 @@ def test_shipping_parts_halves_them_and_sets_the_window_policy_in_their_config(t
         default.ship_trained_parts(tmp_path / "bare.safetensors", windows="pause")
 
 
+def test_non_commercial_rows_need_an_opt_in_and_their_mark_follows_the_parts_until_shipping(setup, tmp_path, monkeypatch):
+    """Rows licensed for non-commercial use only (the corpus's UQM lines) may train research runs, never the
+    default: the mark survives a leg on top and a soup, and shipping refuses it."""
+    import audiollm.default as default
+    from audiollm.errors import ConfigError
+    from audiollm.train import run_training
+    from audiollm.train.parts import average_trained_parts, non_commercial
+
+    rows = [json.loads(line) for line in (setup / "train.jsonl").read_text().splitlines()]
+    for row in rows[:5]:
+        row["meta"] = {**row.get("meta", {}), "non_commercial": True}
+    restricted = setup / "restricted.jsonl"
+    restricted.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    plain = dict(steps=2, eval_every=0, save_every=2)
+    with pytest.raises(ConfigError, match=r"5 example\(s\) are licensed for non-commercial use only"):
+        run_training(_recipe(setup, tmp_path / "refused", data__train=[str(restricted)], **plain))
+    assert not (tmp_path / "refused" / "trained_parts.safetensors").exists()
+    research = run_training(_recipe(setup, tmp_path / "research", data__train=[str(restricted)],
+                                    data__allow_non_commercial=True, **plain))
+    clean = run_training(_recipe(setup, tmp_path / "clean", **plain))
+    on_top = run_training(_recipe(setup, tmp_path / "on-top", model__init=str(research / "model"), **plain))
+    assert json.loads((research / "summary.json").read_text())["non_commercial_data"] is True
+    assert non_commercial(research / "trained_parts.safetensors")
+    assert not non_commercial(clean / "trained_parts.safetensors")
+    assert non_commercial(on_top / "trained_parts.safetensors")  # clean rows, but it starts from the research run
+    average_trained_parts([(clean / "trained_parts.safetensors", 0.5), (research / "trained_parts.safetensors", 0.5)],
+                          tmp_path / "soup.safetensors")
+    assert non_commercial(tmp_path / "soup.safetensors")
+    monkeypatch.setattr(default, "TRAINED_PARTS", tmp_path / "shipped" / "trained_parts.safetensors")
+    for parts in (research / "trained_parts.safetensors", tmp_path / "soup.safetensors"):
+        with pytest.raises(ConfigError, match="non-commercial use only"):
+            default.ship_trained_parts(parts)
+    assert not default.TRAINED_PARTS.exists()
+    assert default.ship_trained_parts(clean / "trained_parts.safetensors").is_file()
+
+
 def test_the_shipped_default_cuts_long_audio_at_pauses():
     """Measured on 30 real clips (docs/runs/default-v14): 64.8% WER at pauses, 89.2% with fixed windows."""
     from audiollm.default import TRAINED_PARTS

@@ -88,6 +88,9 @@ class DataSpec:
     # wins; unnamed: 1), times the weight of "split:NAME" if given. 2 repeats each, 0.5 keeps half of
     # them, 0 leaves them out. {"asr:zh": 2, "split:train_long": 10}
     weights: dict[str, float] = field(default_factory=dict)
+    # Train on rows marked meta.non_commercial (e.g. UQM's CC BY-NC-SA voice lines). The run's trained parts
+    # then say so, and `python -m audiollm.default` refuses to ship them.
+    allow_non_commercial: bool = False
 
 
 @dataclass

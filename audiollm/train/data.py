@@ -22,14 +22,23 @@ from audiollm.errors import ConfigError
 from audiollm.processor import Turn
 
 
-def load_examples(paths: Sequence[str], tasks: Sequence[str] = (), max_audio_seconds: float | None = None):
+def load_examples(paths: Sequence[str], tasks: Sequence[str] = (), max_audio_seconds: float | None = None,
+                  allow_non_commercial: bool = False):
     """Read manifests; keep the given tasks (all if empty) and clips up to max_audio_seconds.
 
+    Rows marked `meta.non_commercial` (licensed for non-commercial use only, such as the corpus's UQM voice
+    lines) are refused unless `allow_non_commercial`: a model trained on them may not ship.
     Returns (kept examples, number skipped for length) so the caller can report what was left out.
     """
     examples, too_long = [], 0
     for path in paths:
-        for example in read_manifest(path):
+        manifest = read_manifest(path)
+        restricted = sum(1 for example in manifest if example.meta.get("non_commercial"))
+        if restricted and not allow_non_commercial:
+            raise ConfigError(f"{path}: {restricted} example(s) are licensed for non-commercial use only "
+                              "(meta.non_commercial); set data.allow_non_commercial=true to train on them "
+                              "(research runs only: their trained parts cannot ship as the default)")
+        for example in manifest:
             if tasks and example.task not in tasks:
                 continue
             if max_audio_seconds is not None and example.duration > max_audio_seconds:

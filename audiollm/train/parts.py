@@ -24,6 +24,20 @@ CONFIG_KEY = "audiollm_config"  # safetensors metadata: the trained model's Audi
 # Inside a model folder: the trained parts that turned the package-built base into this model. A run that
 # starts from such a folder composes its own parts onto them, so its export still ships on the base alone.
 MODEL_PARTS_FILE = "trained_parts.safetensors"
+# safetensors metadata "true": trained (or composed, or averaged) with data licensed for non-commercial use
+# only. Such parts may not ship as the default (audiollm.default.ship_trained_parts refuses them).
+NON_COMMERCIAL_KEY = "non_commercial_data"
+
+
+def non_commercial(path: str | Path) -> bool:
+    """Whether a trained-parts or stage-1 encoder file says it was trained on non-commercial-only data."""
+    with safe_open(str(path), framework="pt") as handle:
+        return (handle.metadata() or {}).get(NON_COMMERCIAL_KEY) == "true"
+
+
+def licence_metadata(restricted: bool) -> dict:
+    """The metadata entry that marks a file trained on non-commercial-only data (none otherwise)."""
+    return {NON_COMMERCIAL_KEY: "true"} if restricted else {}
 
 
 def set_trainable(model: AudioLLM, adaptor: bool, encoder: str, decoder: str, lora=None) -> None:
@@ -66,8 +80,9 @@ def _lora_modules(model: AudioLLM):
             yield name, module
 
 
-def export_trained_parts(model: AudioLLM, path: str | Path) -> dict:
-    """Write the trained parts (see module docstring) atomically; returns {kind: parameter count}."""
+def export_trained_parts(model: AudioLLM, path: str | Path, non_commercial_data: bool = False) -> dict:
+    """Write the trained parts (see module docstring) atomically; returns {kind: parameter count}.
+    `non_commercial_data`: the run trained on rows licensed for non-commercial use only (marked in the file)."""
     tensors, scales = {}, {}
     for name, module in _lora_modules(model):
         tensors[f"{name}.lora_A"] = module.lora_A["default"].weight.detach().float().cpu().contiguous()
@@ -79,7 +94,8 @@ def export_trained_parts(model: AudioLLM, path: str | Path) -> dict:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
-    metadata = {LORA_SCALES_KEY: json.dumps(scales), CONFIG_KEY: json.dumps(model.config.to_dict()), "format": "pt"}
+    metadata = {LORA_SCALES_KEY: json.dumps(scales), CONFIG_KEY: json.dumps(model.config.to_dict()), "format": "pt",
+                **licence_metadata(non_commercial_data)}
     save_file(tensors, temporary, metadata=metadata)
     temporary.replace(path)
     counts = {"lora": sum(t.numel() for k, t in tensors.items() if ".lora_" in k)}
@@ -153,8 +169,9 @@ def compose_trained_parts(earlier: str | Path, later: str | Path, out: str | Pat
     With `max_rank`, a summed rank above it is cut back to the best LoRA of that rank (truncate_lora).
     Returns {"lora_rank": largest rank written, "largest_relative_error": of the cut deltas, 0 if none}.
     """
-    first, first_scales, _ = read_parts(earlier)
+    first, first_scales, first_metadata = read_parts(earlier)
     second, second_scales, metadata = read_parts(later)
+    metadata = {**metadata, **licence_metadata(NON_COMMERCIAL_KEY in first_metadata)}  # the licence carries over
     tensors = {key: value for key, value in first.items() if not key.endswith((".lora_A", ".lora_B"))}
     tensors.update({key: value for key, value in second.items() if not key.endswith((".lora_A", ".lora_B"))})
     scales, largest_error = {}, 0.0
@@ -179,7 +196,8 @@ def average_trained_parts(sources: list[tuple[str | Path, float]], out: str | Pa
     2022): here a leg that gained one skill and lost others, averaged with the model it started from.
     Full tensors are averaged; LoRA deltas average as one LoRA of the summed rank:
     w1 B1 A1 s1 + w2 B2 A2 s2 = [w1 s1 B1 | w2 s2 B2] [A1 ; A2]; `max_rank` cuts it as in compose_trained_parts.
-    The weights must sum to 1. The config and other metadata are the first source's.
+    The weights must sum to 1. The config and other metadata are the first source's; any source's
+    non-commercial mark carries over.
     """
     if not sources or abs(sum(weight for _, weight in sources) - 1.0) > 1e-6:
         raise ConfigError(f"average_trained_parts: the weights must sum to 1, got {[w for _, w in sources]}")
@@ -187,6 +205,7 @@ def average_trained_parts(sources: list[tuple[str | Path, float]], out: str | Pa
     weights = [weight for _, weight in sources]
     read = [read_parts(path) for path in paths]
     every_parts, every_scales, metadata = [parts for parts, _, _ in read], [scales for _, scales, _ in read], read[0][2]
+    metadata = {**metadata, **licence_metadata(any(NON_COMMERCIAL_KEY in m for _, _, m in read))}
     for path, parts, scales in zip(paths, every_parts, every_scales):
         if parts.keys() != every_parts[0].keys() or scales.keys() != every_scales[0].keys():
             raise ConfigError(f"{path}: its tensors differ from {paths[0]}'s: only parts of one shape average")

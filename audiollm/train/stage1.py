@@ -21,6 +21,7 @@ from audiollm.model import whisper_encoder_states
 from audiollm.train.config import TrainConfig
 from audiollm.train.data import load_examples
 from audiollm.train.distributed import Distributed
+from audiollm.train.parts import licence_metadata
 
 _EVAL_GENERATIONS = 16
 
@@ -74,11 +75,13 @@ class WhisperFineTuning:
         self.model = TrimmedWhisper(self.whisper) if self.trimmed else self.whisper
         self.device = device
         data = config.data
-        self.train_examples = _asr_only(load_examples(data.train, (), data.max_audio_seconds)[0])
+        self.train_examples = _asr_only(load_examples(data.train, (), data.max_audio_seconds,
+                                                      data.allow_non_commercial)[0])
         self.text_examples: list = []
         if config.data.text_replay:
             raise ConfigError("stage 1 has no text replay; set data.text_replay=0")
-        self.eval_examples = _asr_only(load_examples(data.eval, (), data.max_audio_seconds)[0])[: config.eval_examples]
+        self.eval_examples = _asr_only(load_examples(data.eval, (), data.max_audio_seconds,
+                                                     allow_non_commercial=True)[0])[: config.eval_examples]
 
     def _token_ids(self, example) -> list[int]:
         """<|startoftranscript|> [<|lang|> <|transcribe|>] <|notimestamps|> text <|endoftext|>."""
@@ -132,7 +135,9 @@ class WhisperFineTuning:
     def export(self, run_dir: Path) -> dict:
         """run_dir/encoder.safetensors (for stage 2) and run_dir/whisper (the whole fine-tuned Whisper)."""
         encoder_state = {k: v.detach().cpu().contiguous() for k, v in self.whisper.model.encoder.state_dict().items()}
-        save_file(encoder_state, run_dir / "encoder.safetensors")
+        restricted = any(e.meta.get("non_commercial") for e in self.train_examples)
+        save_file(encoder_state, run_dir / "encoder.safetensors", metadata=licence_metadata(restricted))
         self.whisper.save_pretrained(run_dir / "whisper")
         self.tokenizer.save_pretrained(run_dir / "whisper")
-        return {"encoder": str(run_dir / "encoder.safetensors"), "train_examples": len(self.train_examples)}
+        return {"encoder": str(run_dir / "encoder.safetensors"), "train_examples": len(self.train_examples),
+                "non_commercial_data": restricted}

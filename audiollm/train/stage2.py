@@ -21,6 +21,7 @@ from audiollm.train.ctc import TokenInventory, ctc_alignment_loss, greedy_read
 from audiollm.train.data import as_text_example, conversation_of, load_examples
 from audiollm.train.distributed import Distributed
 from audiollm.train.parts import (MODEL_PARTS_FILE, compose_trained_parts, export_trained_parts, model_from_parts,
+                                  non_commercial,
                                   set_trainable)
 
 _QUICK_EVAL_GENERATIONS = 16  # generated answers per evaluation (the dev loss uses every eval example)
@@ -81,13 +82,19 @@ class InstructionTuning:
         self.device = device
         self.processor = AudioLLMProcessor.from_pretrained(self.base_folder, model.config)
         data = config.data
-        self.train_examples, self.skipped_too_long = load_examples(data.train, data.tasks, data.max_audio_seconds)
+        self.train_examples, self.skipped_too_long = load_examples(data.train, data.tasks, data.max_audio_seconds,
+                                                                   data.allow_non_commercial)
+        # A model started from non-commercial-only parts keeps their mark through compose_trained_parts.
+        self.non_commercial_data = any(e.meta.get("non_commercial") for e in self.train_examples) or bool(
+            config.model.encoder_weights and non_commercial(Path(config.model.encoder_weights) / "encoder.safetensors"))
         # Replay data: text-only examples, or text versions of spoken ones (see as_text_example).
-        candidates = load_examples(data.text)[0] if data.text else []
+        candidates = load_examples(data.text, allow_non_commercial=data.allow_non_commercial)[0] if data.text else []
         self.text_examples = [t for t in map(as_text_example, candidates) if t is not None]
         if data.text_replay and not self.text_examples:
             raise ConfigError(f"data.text_replay is set but {data.text} hold no text or transcribed SI/SQA examples")
-        self.eval_examples = load_examples(data.eval, data.tasks, data.max_audio_seconds)[0][: config.eval_examples]
+        # Dev loss only measures, it teaches nothing: any licence will do for it.
+        self.eval_examples = load_examples(data.eval, data.tasks, data.max_audio_seconds,
+                                           allow_non_commercial=True)[0][: config.eval_examples]
         if fresh_voice_rows:  # a resumed run then loads its trained values over these
             self._calibrate_voice_rows()
         vocab_size = self.model.text_decoder.get_input_embeddings().num_embeddings
@@ -214,7 +221,7 @@ class InstructionTuning:
     def export(self, run_dir: Path) -> dict:
         """Write trained_parts.safetensors and a ready-to-use merged model folder under run_dir/model."""
         parts = run_dir / "trained_parts.safetensors"
-        counts = export_trained_parts(self.model, parts)
+        counts = export_trained_parts(self.model, parts, self.non_commercial_data)
         starting_parts = Path(self.base_folder) / MODEL_PARTS_FILE
         stacked = None
         if starting_parts.is_file():
@@ -232,6 +239,7 @@ class InstructionTuning:
         return {"trained_parts": str(parts), "trained_parameters": counts, "stacked_lora": stacked,
                 "base": str(self.base_folder),
                 "train_examples": len(self.train_examples), "skipped_too_long": self.skipped_too_long,
+                "non_commercial_data": self.non_commercial_data,
                 "config": dataclasses.asdict(self.model.config)}
 
 
