@@ -128,10 +128,17 @@ def ship_trained_parts(run_parts: Path, windows: str | None = None) -> Path:
 
 if __name__ == "__main__":
     import argparse
+    import sys
 
     parser = argparse.ArgumentParser(description="Ship a run's trained parts as the embedded default's.")
     parser.add_argument("parts", type=Path, help="the run's trained_parts.safetensors")
     parser.add_argument("--windows", metavar="STRATEGY[:OVERLAP]", default=None,
                         help="window policy for audio past 30 s, e.g. pause (default: the run's)")
     arguments = parser.parse_args()
-    print(ship_trained_parts(arguments.parts, arguments.windows))
+    from audiollm.errors import ConfigError
+
+    try:
+        print(ship_trained_parts(arguments.parts, arguments.windows))
+    except (ConfigError, OSError) as error:  # one line and status 2, as the CLI reports bad input
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

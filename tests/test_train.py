@@ -386,6 +386,23 @@ def test_a_leg_adds_voice_rows_to_a_trained_model_and_its_parts_rebuild_it(setup
         assert any(key.startswith("speech_voice_adapter.") for key in handle.keys())
 
 
+def test_a_finished_run_called_again_keeps_its_export_and_an_unfinished_export_is_redone(setup, tmp_path):
+    """Exporting again writes the same tensors as other bytes (safetensors orders metadata keys at random),
+    which evaluations keyed by the parts' digest would take for another model."""
+    from audiollm.train import run_training
+
+    recipe = _recipe(setup, tmp_path / "run", steps=2, eval_every=0, save_every=2)
+    run_dir = run_training(recipe)
+    parts = run_dir / "trained_parts.safetensors"
+    written = parts.read_bytes(), parts.stat().st_mtime_ns
+    assert run_training(recipe) == run_dir
+    assert (parts.read_bytes(), parts.stat().st_mtime_ns) == written
+    (run_dir / "summary.json").unlink()  # as if the export had been cut short
+    parts.unlink()
+    run_training(recipe)
+    assert parts.is_file() and (run_dir / "summary.json").is_file()
+
+
 def test_resume_after_kill_reproduces_the_uninterrupted_run(setup, tmp_path):
     steps = {"steps": 40, "save_every": 5, "eval_every": 0}
     whole = _run([_recipe(setup, tmp_path / "whole", **steps)])

@@ -239,7 +239,11 @@ def train(task_factory, config: TrainConfig) -> Path:
                   "seconds": {"data": loaded - began, "forward_backward": computed - loaded, "optimiser": finished - computed}}
         _after_step(task, config, dist, run_dir, step + 1, record, log, optimiser, scheduler, pinned)
     progress.close()
-    if dist.is_main:
+    # A finished run called again (a study rerun) keeps its export: safetensors writes metadata keys in
+    # a random order, so the same parts written again are other bytes, and evaluations that key a model by
+    # its parts' digest would take it for another model. summary.json is written last: it marks a whole export.
+    exported = start >= config.steps and (run_dir / "summary.json").is_file()
+    if dist.is_main and not exported:
         model.eval()
         summary = {**task.export(run_dir), "precision": precision}
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
