@@ -22,6 +22,11 @@ from audiollm.errors import ConfigError
 from audiollm.processor import Turn
 
 
+def non_commercial_rows(examples: Sequence[Example]) -> int:
+    """How many examples are licensed for non-commercial use only (`meta.non_commercial`)."""
+    return sum(1 for example in examples if example.meta.get("non_commercial"))
+
+
 def load_examples(paths: Sequence[str], tasks: Sequence[str] = (), max_audio_seconds: float | None = None,
                   allow_non_commercial: bool = False):
     """Read manifests; keep the given tasks (all if empty) and clips up to max_audio_seconds.
@@ -33,7 +38,7 @@ def load_examples(paths: Sequence[str], tasks: Sequence[str] = (), max_audio_sec
     examples, too_long = [], 0
     for path in paths:
         manifest = read_manifest(path)
-        restricted = sum(1 for example in manifest if example.meta.get("non_commercial"))
+        restricted = non_commercial_rows(manifest)
         if restricted and not allow_non_commercial:
             raise ConfigError(f"{path}: {restricted} example(s) are licensed for non-commercial use only "
                               "(meta.non_commercial); set data.allow_non_commercial=true to train on them "

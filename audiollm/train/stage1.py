@@ -19,7 +19,7 @@ from audiollm.audio import load_audio, log_mel_spectrogram
 from audiollm.errors import ConfigError
 from audiollm.model import whisper_encoder_states
 from audiollm.train.config import TrainConfig
-from audiollm.train.data import load_examples
+from audiollm.train.data import load_examples, non_commercial_rows
 from audiollm.train.distributed import Distributed
 from audiollm.train.parts import licence_metadata
 
@@ -135,7 +135,7 @@ class WhisperFineTuning:
     def export(self, run_dir: Path) -> dict:
         """run_dir/encoder.safetensors (for stage 2) and run_dir/whisper (the whole fine-tuned Whisper)."""
         encoder_state = {k: v.detach().cpu().contiguous() for k, v in self.whisper.model.encoder.state_dict().items()}
-        restricted = any(e.meta.get("non_commercial") for e in self.train_examples)
+        restricted = non_commercial_rows(self.train_examples) > 0
         save_file(encoder_state, run_dir / "encoder.safetensors", metadata=licence_metadata(restricted))
         self.whisper.save_pretrained(run_dir / "whisper")
         self.tokenizer.save_pretrained(run_dir / "whisper")

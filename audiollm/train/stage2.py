@@ -18,7 +18,7 @@ from audiollm.processor import AudioLLMProcessor, Turn
 from audiollm.train.config import ModelSpec, TrainConfig
 from audiollm.errors import ConfigError
 from audiollm.train.ctc import TokenInventory, ctc_alignment_loss, greedy_read
-from audiollm.train.data import as_text_example, conversation_of, load_examples
+from audiollm.train.data import as_text_example, conversation_of, load_examples, non_commercial_rows
 from audiollm.train.distributed import Distributed
 from audiollm.train.parts import (MODEL_PARTS_FILE, compose_trained_parts, export_trained_parts, model_from_parts,
                                   non_commercial,
@@ -85,7 +85,7 @@ class InstructionTuning:
         self.train_examples, self.skipped_too_long = load_examples(data.train, data.tasks, data.max_audio_seconds,
                                                                    data.allow_non_commercial)
         # A model started from non-commercial-only parts keeps their mark through compose_trained_parts.
-        self.non_commercial_data = any(e.meta.get("non_commercial") for e in self.train_examples) or bool(
+        self.non_commercial_data = non_commercial_rows(self.train_examples) > 0 or bool(
             config.model.encoder_weights and non_commercial(Path(config.model.encoder_weights) / "encoder.safetensors"))
         # Replay data: text-only examples, or text versions of spoken ones (see as_text_example).
         candidates = load_examples(data.text, allow_non_commercial=data.allow_non_commercial)[0] if data.text else []
