@@ -78,6 +78,14 @@ class AudioLLMConfig:
         adaptor writes them (how audiollm models trained before this field existed were made).
     voice_rows: rows per window, before its speech rows, that summarise the whole window (pooled encoder
         frames; adaptors.VoiceSummary), a route for speaker traits the per-token rows drop. 0: none (MERaLiON).
+    transcript_rows_per_second: rows per second of audio, after each window's speech rows, that carry what
+        Whisper's own decoder reads in the window (transcript_rows.py). 0: none (MERaLiON). Needs
+        encoder_input "real" (the count follows each window's length) and `transcript_reader`.
+    frame_rows: False drops the adaptor's rows of stacked frames, so a window is its voice rows and its
+        transcript rows only (needs transcript rows): the LLM then learns what was said from Whisper's
+        decoder alone, and the voice from the voice rows.
+    transcript_reader: the Whisper source (e.g. "whisper-base") whose decoder reads the encoder's states;
+        the model's folder carries its weights, trained parts carry only the name.
     """
 
     speech_config: dict
@@ -96,6 +104,9 @@ class AudioLLMConfig:
     adaptor_dropout: float = 0.1
     scale_speech_embeddings: bool = True
     voice_rows: int = 0
+    transcript_rows_per_second: float = 0.0
+    transcript_reader: str | None = None
+    frame_rows: bool = True
 
     def __post_init__(self) -> None:
         if self.adaptor not in ADAPTORS:
@@ -106,6 +117,14 @@ class AudioLLMConfig:
             raise ConfigError(f"voice_rows is a number of rows per window (0 for none), got {self.voice_rows}")
         if self.flavour != "audiollm" and self.voice_rows:
             raise ConfigError(f"the {self.flavour} layout has no voice rows; save it as flavour 'audiollm'")
+        if self.transcript_rows_per_second < 0:
+            raise ConfigError(f"transcript_rows_per_second must be 0 (none) or more, got {self.transcript_rows_per_second}")
+        if self.transcript_rows_per_second and (self.encoder_input != "real" or not self.transcript_reader
+                                                or self.flavour != "audiollm"):
+            raise ConfigError("transcript rows need encoder_input 'real', a transcript_reader (a Whisper source) "
+                              "and flavour 'audiollm'")
+        if not self.frame_rows and not self.transcript_rows_per_second:
+            raise ConfigError("frame_rows: false leaves a window no rows for what was said: it needs transcript rows")
         if self.window_strategy not in WINDOW_STRATEGIES:
             raise ConfigError(f"window_strategy must be one of {WINDOW_STRATEGIES}, got {self.window_strategy!r}")
         if not 0 <= self.window_overlap_seconds <= self.window_seconds / 4:
@@ -156,8 +175,9 @@ class AudioLLMConfig:
 
     @property
     def tokens_per_window(self) -> int:
-        """Speech tokens one full 30 s window becomes (100 for MERaLiON), voice rows included."""
-        return self.encoder_frames_per_window // self.speech_mlp_scale_factor + self.voice_rows
+        """Speech tokens one full 30 s window becomes (100 for MERaLiON), voice and transcript rows included."""
+        speech = self.encoder_frames_per_window // self.speech_mlp_scale_factor if self.frame_rows else 0
+        return self.voice_rows + speech + self.transcript_rows_for(2 * self.encoder_frames_per_window)
 
     def speech_tokens_for(self, num_samples: int) -> int:
         """Speech tokens that one window of `num_samples` samples becomes.
@@ -165,13 +185,23 @@ class AudioLLMConfig:
         fixed: always tokens_per_window (the window is padded to 30 s).
         real: mel frames F = ceil(samples / 160), encoder frames ceil(F / 2) (conv2 has stride 2),
         tokens ceil(frames / k) (the last token's missing frames are zeros).
-        Either way plus the window's voice rows.
+        Either way plus the window's voice rows, and its transcript rows (transcript_rows_for).
         """
         if self.encoder_input == "fixed":
             return self.tokens_per_window
         mel_frames = -(-num_samples // HOP_LENGTH)
         encoder_frames = -(-mel_frames // 2)
-        return -(-encoder_frames // self.speech_mlp_scale_factor) + self.voice_rows
+        speech = -(-encoder_frames // self.speech_mlp_scale_factor) if self.frame_rows else 0
+        return self.voice_rows + speech + self.transcript_rows_for(mel_frames)
+
+    def transcript_rows_for(self, mel_frames: int) -> int:
+        """Transcript rows of a window of `mel_frames` real log-mel frames (100 per second): one per
+        transcript_rows_per_second of audio, rounded up, plus one for the end of text; at most what
+        Whisper's decoder can write (its positions less the 4 of its prompt)."""
+        if not self.transcript_rows_per_second:
+            return 0
+        rows = -int(-mel_frames * self.transcript_rows_per_second // 100) + 1
+        return min(rows, int(self.speech_config.get("max_target_positions", 448)) - 4)
 
     # ---- (de)serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict:

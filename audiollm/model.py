@@ -8,7 +8,9 @@ Read top to bottom, the data path is:
       -> stack_frames              (W, N, k*C) N = T / k speech tokens per window
       -> speech_audio_adapter      (W, N, D)   D decoder width
       (+ speech_voice_adapter      (W, V, D)   V voice rows per window from its pooled frames, placed first)
-                                   flattened to (S, D) = (W*(V+N), D)
+      (+ speech_transcriber        (W, K, D)   K transcript rows per window from Whisper's own decoder, placed
+                                               last; it reads 30 s padded `transcript_features`, transcript_rows.py)
+                                   flattened to (S, D) = (W*(V+N+K), D)
     input_ids (B, L) with S placeholder ids
       -> token embeddings          (B, L, D)   placeholders replaced by the speech rows, in order
       -> text_decoder              logits (B, L, V)
@@ -37,6 +39,7 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 from audiollm.adaptors import VoiceSummary, build_adaptor, stack_frames
 from audiollm.config import AudioLLMConfig
 from audiollm.errors import ModelNotFoundError, PromptError
+from audiollm.transcript_rows import TranscriptReader
 
 IGNORE_INDEX = -100  # label value of positions without loss (the prompt, the audio, padding)
 WEIGHTS_NAME = "model.safetensors"
@@ -98,6 +101,8 @@ class AudioLLM(nn.Module):
             config.speech_mlp_scale_factor, config.adaptor_dropout,
         )
         self.speech_voice_adapter = self._voice_summary(config)
+        self.speech_transcriber = (TranscriptReader(config.whisper_config(), config.decoder_width, config.adaptor_dropout)
+                                   if config.transcript_rows_per_second else None)
         self.text_decoder = AutoModelForCausalLM.from_config(config.decoder_config())
 
     @staticmethod
@@ -109,7 +114,7 @@ class AudioLLM(nn.Module):
     # ---- the data path --------------------------------------------------------------------------
     def encode_speech(
         self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor | None = None,
-        voice_gradient: bool = True,
+        voice_gradient: bool = True, transcript_features: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(W, M, F) log-mel windows -> (S, D) speech embeddings, the windows' tokens in order.
 
@@ -118,6 +123,8 @@ class AudioLLM(nn.Module):
         ceil(ceil(F_w / 2) / k) tokens; padding never changes a window's embeddings.
         With config.voice_rows V, each window's V voice rows come first (S grows by W * V);
         voice_gradient=False detaches them (the CTC loss spells the transcript with the other rows).
+        With config.transcript_rows_per_second, each window's K_w transcript rows come last; they need
+        the windows' 30 s padded `transcript_features` (W, M, 3000), which the processor adds.
         """
         frames, frame_mask = self.speech_frames(input_features, feature_attention_mask)
         dtype = self.ln_speech.weight.dtype
@@ -132,11 +139,30 @@ class AudioLLM(nn.Module):
         tokens = (frame_mask.sum(dim=1) + factor - 1) // factor  # (W,) real tokens per window
         voice_source = frames
         frames = nn.functional.pad(frames, (0, 0, 0, (-frames.shape[1]) % factor))
-        speech = self.speech_audio_adapter(stack_frames(frames, factor))  # (W, N_max, D)
+        if self.config.frame_rows:
+            speech = self.speech_audio_adapter(stack_frames(frames, factor))  # (W, N_max, D)
+        else:  # what was said comes from the transcript rows alone
+            speech, tokens = frames.new_zeros(frames.shape[0], 0, self.config.decoder_width), torch.zeros_like(tokens)
         speech = self._voice_rows_first(speech, voice_source, frame_mask, voice_gradient)  # (W, V + N_max, D)
         tokens = tokens + self.config.voice_rows
         keep = torch.arange(speech.shape[1], device=speech.device)[None, :] < tokens[:, None]
+        if self.speech_transcriber is not None:
+            if transcript_features is None:
+                raise PromptError("this model has transcript rows: pass the processor's transcript_features")
+            mel_frames = (feature_attention_mask.sum(1).tolist() if feature_attention_mask is not None
+                          else [input_features.shape[-1]] * input_features.shape[0])
+            rows = torch.tensor([self.config.transcript_rows_for(int(f)) for f in mel_frames], device=speech.device)
+            transcript = self.transcript_rows(transcript_features, rows).to(speech.dtype)  # (W, K_max, D)
+            transcript_keep = torch.arange(transcript.shape[1], device=speech.device)[None, :] < rows[:, None]
+            speech, keep = torch.cat([speech, transcript], dim=1), torch.cat([keep, transcript_keep], dim=1)
         return speech[keep]  # (sum of tokens, D), window by window
+
+    def transcript_rows(self, transcript_features: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """(W, M, 3000) 30 s padded log-mels and (W,) row counts -> (W, max rows, D) transcript rows.
+        Whisper's encoder and decoder only read here: no gradient reaches them."""
+        with torch.no_grad():
+            states = self.speech_encoder(transcript_features.to(self.dtype)).last_hidden_state
+        return self.speech_transcriber(states, rows)
 
     def speech_frames(self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor | None = None):
         """(W, M, F) log-mel windows -> (W, T, C) encoder frames after ln_speech, and the (W, T) mask of
@@ -172,10 +198,10 @@ class AudioLLM(nn.Module):
         return whisper_encoder_states(self.speech_encoder, features, mel_mask)
 
     def speech_rows(self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor | None = None,
-                    voice_gradient: bool = True) -> torch.Tensor:
+                    voice_gradient: bool = True, transcript_features: torch.Tensor | None = None) -> torch.Tensor:
         """(S, D) speech embeddings as the decoder reads them: with its token-embedding factor when
         config.scale_speech_embeddings (see embed_inputs)."""
-        speech = self.encode_speech(input_features, feature_attention_mask, voice_gradient)
+        speech = self.encode_speech(input_features, feature_attention_mask, voice_gradient, transcript_features)
         scale = getattr(self.text_decoder.get_input_embeddings(), "embed_scale", None)  # Gemma 2 and 3 scale rows
         if self.config.scale_speech_embeddings and scale is not None:
             speech = speech * scale.to(speech.dtype)
@@ -186,6 +212,7 @@ class AudioLLM(nn.Module):
         input_ids: torch.Tensor,
         input_features: torch.Tensor | None,
         feature_attention_mask: torch.Tensor | None = None,
+        transcript_features: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(B, L) ids (+ (W, M, F) features) -> (B, L, D) decoder input embeddings.
 
@@ -203,7 +230,8 @@ class AudioLLM(nn.Module):
             if placeholders:
                 raise PromptError(f"the prompt has {placeholders} speech placeholders but no audio was given")
             return embeds
-        speech = self.speech_rows(input_features, feature_attention_mask)  # (S, D)
+        speech = self.speech_rows(input_features, feature_attention_mask,
+                                  transcript_features=transcript_features)  # (S, D)
         if placeholders != speech.shape[0]:
             raise PromptError(
                 f"the prompt has {placeholders} speech placeholder tokens but the audio gives "
@@ -222,6 +250,7 @@ class AudioLLM(nn.Module):
         loss_reduction: str = "mean",
         labelled_logits_only: bool = False,
         speech_only: bool = False,
+        transcript_features: torch.Tensor | None = None,
         **decoder_kwargs,
     ) -> CausalLMOutputWithPast | torch.Tensor:
         """Logits (B, L, V) and, given labels (B, L) with -100 on ignored positions, the next-token loss.
@@ -236,7 +265,7 @@ class AudioLLM(nn.Module):
         """
         if speech_only:
             return self.speech_rows(input_features, feature_attention_mask, voice_gradient=False)
-        inputs_embeds = self.embed_inputs(input_ids, input_features, feature_attention_mask)
+        inputs_embeds = self.embed_inputs(input_ids, input_features, feature_attention_mask, transcript_features)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         position_ids = position_ids_from_mask(attention_mask)
@@ -262,6 +291,7 @@ class AudioLLM(nn.Module):
         input_features: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         feature_attention_mask: torch.Tensor | None = None,
+        transcript_features: torch.Tensor | None = None,
         **generate_kwargs,
     ) -> torch.Tensor:
         """Generate continuations; returns only the new token ids (B, new).
@@ -272,7 +302,7 @@ class AudioLLM(nn.Module):
         """
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        inputs_embeds = self.embed_inputs(input_ids, input_features, feature_attention_mask)
+        inputs_embeds = self.embed_inputs(input_ids, input_features, feature_attention_mask, transcript_features)
         return self.text_decoder.generate(
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, **generate_kwargs
         )

@@ -159,7 +159,7 @@ class AudioLLMProcessor:
     ) -> dict[str, torch.Tensor]:
         """A left-padded batch: input_ids, attention_mask (B, L), labels if answers given, and
         input_features (W, M, F) holding every window of every audio in batch order (absent if no audio),
-        plus feature_attention_mask (W, F) for real-length encoding."""
+        plus feature_attention_mask (W, F) for real-length encoding (and transcript_features, see features)."""
         if answers is not None and len(answers) != len(conversations):
             raise PromptError(f"{len(conversations)} conversations but {len(answers)} answers")
         rows, label_rows, windows = [], [], []
@@ -183,6 +183,8 @@ class AudioLLMProcessor:
         frames are computed together: padded to the same length they get exactly the samples they get
         alone, and log_mel_spectrogram treats every row on its own (tested bit for bit).
         Both modes compute at most FEATURE_CHUNK windows per call (see there).
+        With transcript rows, "transcript_features" (W, M, 3000) are the windows as Whisper itself hears
+        them (padded to 30 s, not normalised), for Whisper's own decoder (transcript_rows.py).
         """
         mels, normalize = self.config.num_mel_bins, self.config.normalize_audio
         if self.config.encoder_input == "fixed":
@@ -197,7 +199,10 @@ class AudioLLMProcessor:
             batch = _log_mel_chunked([windows[i] for i in indices], mels, normalize, "longest")  # (G, M, frames)
             features[indices, :, :frames] = batch
             mask[indices, :frames] = 1
-        return {"input_features": features, "feature_attention_mask": mask}
+        batch = {"input_features": features, "feature_attention_mask": mask}
+        if self.config.transcript_rows_per_second:
+            batch["transcript_features"] = _log_mel_chunked(windows, mels, False, "max_length")
+        return batch
 
     def _pad(self, rows: list[list[int]], label_rows: list[list[int]] | None) -> dict[str, torch.Tensor]:
         """Left-pad to the longest row: generation appends on the right, so every row ends at the same column."""

@@ -386,6 +386,33 @@ def test_a_leg_adds_voice_rows_to_a_trained_model_and_its_parts_rebuild_it(setup
         assert any(key.startswith("speech_voice_adapter.") for key in handle.keys())
 
 
+def test_a_leg_adds_transcript_rows_and_its_parts_rebuild_them_from_the_reader_source(setup, tmp_path):
+    from tiny_models import tiny_whisper_folder
+
+    from audiollm.train import run_training
+
+    from audiollm.errors import ConfigError
+
+    # The reader's Whisper must be as wide as the model's encoder (16 in these tiny models).
+    tiny_whisper_folder(tmp_path / "whisper", width=16, no_timestamps_token_id=50362)
+    leg = run_training(_recipe(setup, tmp_path / "leg", steps=3, eval_every=0, optim__lr=3e-2,
+                               model__transcript_rows=4.0, model__transcript_reader=str(tmp_path / "whisper"),
+                               trainable__transcript_correction=True))
+    trained = AudioLLM.from_pretrained(leg / "model")
+    assert trained.config.transcript_rows_per_second == 4.0
+    assert trained.speech_transcriber.correction[3].weight.abs().sum() > 0  # trained (trainable.transcript_correction)
+    processor = AudioLLMProcessor.from_pretrained(leg / "model")
+    rebuilt = AudioLLM.from_pretrained(setup / "model")  # the base: no reader
+    with pytest.raises(ConfigError, match="tokenizer"):
+        merge_trained_parts(rebuilt, leg / "trained_parts.safetensors")
+    merge_trained_parts(rebuilt, leg / "trained_parts.safetensors", processor.tokenizer)
+    assert (_logits(rebuilt, processor) - _logits(trained, processor)).abs().max().item() < 1e-4
+    with safe_open(str(leg / "trained_parts.safetensors"), framework="pt") as handle:
+        keys = list(handle.keys())  # the correction ships; Whisper's decoder and the table come from packages
+    assert any(key.startswith("speech_transcriber.correction.") for key in keys)
+    assert not any(key.startswith(("speech_transcriber.decoder.", "speech_transcriber.token_rows")) for key in keys)
+
+
 def test_a_finished_run_called_again_keeps_its_export_and_an_unfinished_export_is_redone(setup, tmp_path):
     """Exporting again writes the same tensors as other bytes (safetensors orders metadata keys at random),
     which evaluations keyed by the parts' digest would take for another model."""

@@ -91,18 +91,19 @@ def tiny_assistant(seed: int = 0, batch_size: int = 8, **config_overrides):
     return AudioAssistant(model, AudioLLMProcessor(tiny_tokenizer(), config), name="tiny", batch_size=batch_size)
 
 
-def tiny_whisper_folder(folder):
-    """A random 2+2-layer Whisper with tiny.en's vocabulary and tokenizer, saved to `folder`; returns it."""
+def tiny_whisper_folder(folder, width: int = 64, **config_fields):
+    """A random 2+2-layer Whisper with tiny.en's vocabulary and tokenizer, saved to `folder`; returns it.
+    `width`: d_model; `config_fields`: more WhisperConfig fields (e.g. no_timestamps_token_id=50362)."""
     import torch
     from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperTokenizer
 
     from audiollm.convert.sources import whisper_ct2_folder
 
     tokenizer_json = whisper_ct2_folder("whisper-tiny.en") / "tokenizer.json"
-    config = WhisperConfig(vocab_size=51864, d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+    config = WhisperConfig(vocab_size=51864, d_model=width, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
                            decoder_attention_heads=2, encoder_ffn_dim=128, decoder_ffn_dim=128,
                            max_source_positions=1500, max_target_positions=448, decoder_start_token_id=50257,
-                           pad_token_id=50256, bos_token_id=50256, eos_token_id=50256)
+                           pad_token_id=50256, bos_token_id=50256, eos_token_id=50256, **config_fields)
     torch.manual_seed(0)
     model = WhisperForConditionalGeneration(config).eval()
     model.save_pretrained(folder)

@@ -41,6 +41,13 @@ class ModelSpec:
     # Voice rows per window (AudioLLMConfig.voice_rows); null keeps the model's. Another value gives the
     # model fresh, untrained ones and keeps its speech adaptor (a trained model can learn them in a leg).
     voice_rows: int | None = None
+    # Transcript rows per second of audio (AudioLLMConfig.transcript_rows_per_second); null keeps the model's.
+    # A model without them gets them read by `transcript_reader`'s decoder, the Whisper its encoder came from;
+    # their correction starts at zero, so the model starts as it was plus Whisper's words (transcript_rows.py).
+    transcript_rows: float | None = None
+    transcript_reader: str = "whisper-base"
+    # false: no rows of stacked frames (AudioLLMConfig.frame_rows); null keeps the model's.
+    frame_rows: bool | None = None
 
 
 @dataclass
@@ -50,6 +57,10 @@ class Trainable:
     adaptor: bool = True
     encoder: str = "frozen"
     decoder: str = "lora"
+    # The transcript rows' correction (transcript_rows.py). Off by default: it starts at zero, Adam's first
+    # steps move it as far as any weight, and Gemma's embedding factor (25x) then lets it swamp the token
+    # mixture (a first try's loss rose several-fold in three steps); the mixture alone already reads.
+    transcript_correction: bool = False
 
 
 @dataclass
@@ -172,6 +183,11 @@ class TrainConfig:
             raise ConfigError(f"model.init={self.model.init} and model.encoder + model.decoder both say where the model "
                               "starts: set model.init=null to build from parts, or model.encoder=null "
                               "model.decoder=null to start from init")
+        if self.model.transcript_rows is not None and self.model.transcript_rows < 0:
+            raise ConfigError(f"model.transcript_rows is rows per second (0 for none), got {self.model.transcript_rows}")
+        if self.model.transcript_rows and self.align.ctc_steps:
+            raise ConfigError("align.ctc_steps spells the transcript with the speech rows alone: leave it 0 "
+                              "with model.transcript_rows")
         if self.model.voice_rows is not None and self.model.voice_rows < 0:
             raise ConfigError(f"model.voice_rows is a number of rows per window (0 for none), got {self.model.voice_rows}")
         if self.model.stack is not None and self.model.stack < 1:

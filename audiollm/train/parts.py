@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 from audiollm.config import AudioLLMConfig
 from audiollm.errors import ConfigError
 from audiollm.model import AudioLLM
+from audiollm.transcript_rows import set_transcript_rows
 
 LORA_SCALES_KEY = "lora_scales"  # safetensors metadata: JSON {module name: alpha / r}
 CONFIG_KEY = "audiollm_config"  # safetensors metadata: the trained model's AudioLLMConfig (e.g. encoder_input)
@@ -40,12 +41,15 @@ def licence_metadata(restricted: bool) -> dict:
     return {NON_COMMERCIAL_KEY: "true"} if restricted else {}
 
 
-def set_trainable(model: AudioLLM, adaptor: bool, encoder: str, decoder: str, lora=None) -> None:
+def set_trainable(model: AudioLLM, adaptor: bool, encoder: str, decoder: str, lora=None,
+                  transcript_correction: bool = False) -> None:
     """Freeze everything, then unfreeze what the recipe names; add LoRA to the decoder if asked."""
     model.requires_grad_(False)
     for module in (model.ln_speech, model.speech_audio_adapter, model.speech_voice_adapter):
         if module is not None:  # no voice rows: no module
             module.requires_grad_(adaptor)
+    if model.speech_transcriber is not None:
+        model.speech_transcriber.correction.requires_grad_(transcript_correction)
     if encoder == "full":
         model.speech_encoder.requires_grad_(True)
     elif encoder.startswith("top:"):
@@ -108,9 +112,11 @@ def _plain_name(name: str) -> str:
     return name.replace(".base_layer.", ".")
 
 
-def merge_trained_parts(model: AudioLLM, path: str | Path) -> None:
+def merge_trained_parts(model: AudioLLM, path: str | Path, tokenizer=None) -> None:
     """Apply a trained-parts file to a model without LoRA layers: copy full tensors, add B @ A * scale,
-    and take the trained model's config (settings such as encoder_input travel with the weights)."""
+    and take the trained model's config (settings such as encoder_input travel with the weights).
+    Parts trained with transcript rows give a model without them its reader, which needs the model's
+    `tokenizer` (the parts hold only the trained correction, not Whisper's decoder)."""
     tensors, scales, metadata = read_parts(path)
     if CONFIG_KEY in metadata:
         trained = AudioLLMConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
@@ -118,6 +124,7 @@ def merge_trained_parts(model: AudioLLM, path: str | Path) -> None:
         model.new_adaptor(adaptor=trained.adaptor, speech_mlp_scale_factor=trained.speech_mlp_scale_factor)
         model.set_voice_rows(trained.voice_rows)
         model.config = trained
+        set_transcript_rows(model, trained.transcript_rows_per_second, trained.transcript_reader, tokenizer)
     state = model.state_dict()
     with torch.no_grad():
         for key, tensor in tensors.items():
@@ -139,8 +146,14 @@ def model_from_parts(folder: str | Path, parts: str | Path) -> AudioLLM:
     own_parts = Path(folder) / MODEL_PARTS_FILE
     if own_parts.is_file():
         remove_lora_deltas(model, own_parts)
-    merge_trained_parts(model, parts)  # also takes the trained config (encoder_input, ...)
+    merge_trained_parts(model, parts, _tokenizer(folder))  # also takes the trained config (encoder_input, ...)
     return model
+
+
+def _tokenizer(folder: str | Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder)
 
 
 def remove_lora_deltas(model: AudioLLM, path: str | Path) -> None:

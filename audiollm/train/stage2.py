@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from transformers import AutoTokenizer
 
 from audiollm.api import GENERATION_CONFIG
 from audiollm.model import AudioLLM
@@ -20,6 +21,7 @@ from audiollm.errors import ConfigError
 from audiollm.train.ctc import TokenInventory, ctc_alignment_loss, greedy_read
 from audiollm.train.data import as_text_example, conversation_of, load_examples, non_commercial_rows
 from audiollm.train.distributed import Distributed
+from audiollm.transcript_rows import set_transcript_rows
 from audiollm.train.parts import (MODEL_PARTS_FILE, compose_trained_parts, export_trained_parts, model_from_parts,
                                   non_commercial,
                                   set_trainable)
@@ -71,11 +73,17 @@ class InstructionTuning:
             model.new_adaptor(speech_mlp_scale_factor=config.model.stack)
         fresh_voice_rows = (config.model.voice_rows is not None
                             and model.set_voice_rows(config.model.voice_rows, seed=config.seed))
+        if config.model.transcript_rows is not None:
+            set_transcript_rows(model, config.model.transcript_rows, config.model.transcript_reader,
+                                AutoTokenizer.from_pretrained(self.base_folder))
+        if config.model.frame_rows is not None:
+            model.config = dataclasses.replace(model.config, frame_rows=config.model.frame_rows)
         if config.model.encoder_weights:
             _load_stage1_encoder(model, Path(config.model.encoder_weights))
         if config.distill_weight and config.trainable.decoder == "full":
             raise ConfigError("distillation needs the original decoder as teacher: use trainable.decoder lora or frozen")
-        set_trainable(model, config.trainable.adaptor, config.trainable.encoder, config.trainable.decoder, config.lora)
+        set_trainable(model, config.trainable.adaptor, config.trainable.encoder, config.trainable.decoder, config.lora,
+                      config.trainable.transcript_correction)
         if config.activation_checkpointing:
             model.text_decoder.gradient_checkpointing_enable()
         self.model = model.to(device)

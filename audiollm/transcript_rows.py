@@ -1,0 +1,182 @@
+"""Transcript rows: Whisper's own decoder reads each window, and what it would write enters the LLM.
+
+Why: the adaptor learns to read Whisper's encoder frames from the speech it is trained on. Trained on
+synthetic voices, it reads real people badly (docs/training.md: a CTC probe on the same frozen frames
+scores 84.5% WER on real speech where Whisper's own decoder scores 19.7%). Whisper's decoder was trained
+on real speech, so its states carry what was said whatever the voice. These rows hand them to the LLM.
+
+Per window, with the window's encoder states from 30 s padded input (the only input Whisper's decoder
+reads well; on real-length states it loops, see docs/training.md):
+    greedy decoding  <|startoftranscript|> <|lang|> <|transcribe|> <|notimestamps|> t1 t2 ... <|endoftext|>
+    state h_k        the decoder's last hidden state where it predicts token k+1 (K_w states)
+    row_k            sum over the 8 likeliest text tokens v of p(v | h_k) * token_rows[v]   (p: Whisper's own)
+                     + correction(h_k)                                                        (trained)
+token_rows[v] is the LLM's own input embedding of Whisper token v's text (its LLM tokens averaged), so
+before any training a row already says "probably this word" in the LLM's vocabulary; where Whisper
+predicts the end of text, the mass is on no token and the row is the correction alone. Rows after the
+end, up to the window's fixed count K_w (config.transcript_rows_for: the prompt's length must not depend
+on what Whisper writes), are zeros. Whisper's decoder and the token table are never trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+from transformers import WhisperConfig
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+from transformers.models.whisper.modeling_whisper import WhisperDecoder
+
+from audiollm.errors import ConfigError
+
+# The WhisperConfig fields that the reader needs (the decoder and its special tokens).
+READER_FIELDS = ("vocab_size", "decoder_layers", "decoder_attention_heads", "decoder_ffn_dim", "max_target_positions",
+                 "decoder_start_token_id", "eos_token_id", "pad_token_id", "bos_token_id", "no_timestamps_token_id",
+                 "lang_to_id", "task_to_id", "suppress_tokens", "begin_suppress_tokens", "scale_embedding",
+                 "activation_function", "d_model")
+TOP_TOKENS = 8  # text tokens mixed into a row; the rest of Whisper's distribution is negligible mass
+
+
+class TranscriptReader(nn.Module):
+    """Whisper's decoder plus the map from its states to decoder-width rows (see module docstring)."""
+
+    def __init__(self, whisper_config: WhisperConfig, decoder_width: int, dropout: float = 0.1):
+        super().__init__()
+        self.decoder = WhisperDecoder(whisper_config)
+        width = whisper_config.d_model
+        self.register_buffer("token_rows", torch.zeros(whisper_config.vocab_size, decoder_width))
+        self.correction = nn.Sequential(nn.Linear(width, 4 * width), nn.SiLU(), nn.Dropout(dropout),
+                                        nn.Linear(4 * width, decoder_width))
+        nn.init.zeros_(self.correction[3].weight)  # starts as the token mixture alone
+        nn.init.zeros_(self.correction[3].bias)
+        self.start = whisper_config.decoder_start_token_id
+        self.end = whisper_config.eos_token_id
+        self.prompt_tail = [whisper_config.no_timestamps_token_id]
+        languages = getattr(whisper_config, "lang_to_id", None) or {}
+        self.languages = sorted(languages.values())
+        tasks = getattr(whisper_config, "task_to_id", None) or {}
+        if self.languages:  # multilingual: <|lang|> is detected, then <|transcribe|>
+            self.prompt_tail = [tasks["transcribe"], whisper_config.no_timestamps_token_id]
+        self.suppressed = [t for t in (whisper_config.suppress_tokens or []) if t < self.end]
+
+    def train(self, mode: bool = True):
+        """Whisper's decoder always runs as at inference (no dropout); only the correction trains."""
+        super().train(mode)
+        self.decoder.eval()
+        return self
+
+    def forward(self, encoder_states: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """(W, 1500, C) encoder states of 30 s padded windows and (W,) row counts -> (W, max rows, D)."""
+        states, alive = self.read(encoder_states, int(rows.max()))
+        logits = self._text_logits(states)
+        probabilities = logits.float().softmax(-1)[..., : self.end]  # text tokens; the end's mass drops out
+        top, tokens = probabilities.topk(TOP_TOKENS, dim=-1)
+        mixture = (top.unsqueeze(-1) * self.token_rows[tokens].float()).sum(-2)
+        out = mixture.to(states.dtype) + self.correction(states)
+        keep = alive & (torch.arange(states.shape[1], device=rows.device)[None, :] < rows[:, None])
+        out = out * keep.unsqueeze(-1).to(out.dtype)
+        # Every window ended before the longest count: the rest are the zeros after the end.
+        return nn.functional.pad(out, (0, 0, 0, int(rows.max()) - out.shape[1]))
+
+    @torch.no_grad()
+    def read(self, encoder_states: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Greedy decoding of every window at once, at most `steps` text positions.
+
+        Returns the (W, S, C) states where the decoder predicts each next token and the (W, S) mask of
+        states read before the window's end of text (the state that predicts the end is kept).
+        Each window attends only to its own states and tokens, so batching never changes its rows.
+        """
+        windows = encoder_states.shape[0]
+        device = encoder_states.device
+        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        ids = torch.full((windows, 1), self.start, dtype=torch.long, device=device)
+        if self.languages:  # the language Whisper hears comes first; <|startoftranscript|> is then cached
+            hidden = self._step(ids, encoder_states, cache)
+            languages = torch.tensor(self.languages, device=device)
+            ids = languages[self._logits(hidden)[:, languages].argmax(-1)][:, None]
+        ids = torch.cat([ids, torch.tensor(self.prompt_tail, device=device).expand(windows, -1)], dim=1)
+        states, alive = [], []
+        finished = torch.zeros(windows, dtype=torch.bool, device=device)
+        for _ in range(steps):
+            hidden = self._step(ids, encoder_states, cache)
+            states.append(hidden)
+            alive.append(~finished)
+            following = self._text_logits(hidden).argmax(-1)
+            finished = finished | (following == self.end)
+            if bool(finished.all()):
+                break
+            ids = following[:, None]
+        return torch.stack(states, dim=1), torch.stack(alive, dim=1)
+
+    def _step(self, ids: torch.Tensor, encoder_states: torch.Tensor, cache) -> torch.Tensor:
+        """Feed `ids` (W, n) after what the cache holds; the (W, C) last hidden state."""
+        out = self.decoder(input_ids=ids, encoder_hidden_states=encoder_states, cache=cache, use_cache=True)
+        return out.last_hidden_state[:, -1]
+
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Whisper's output layer: its token embeddings, tied."""
+        return hidden @ self.decoder.embed_tokens.weight.T
+
+    def _text_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Logits over text tokens and the end of text only (timestamps, languages, tasks and Whisper's
+        suppressed symbols can never come next here)."""
+        logits = self._logits(hidden)[..., : self.end + 1]
+        if self.suppressed:
+            logits[..., self.suppressed] = torch.finfo(logits.dtype).min
+        return logits
+
+
+@torch.no_grad()
+def token_rows(whisper_tokenizer, llm_tokenizer, llm_embeddings: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """(vocab_size, D): row v is the mean of the LLM's input embedding rows of Whisper token v's text.
+
+    Tokens below the end of text are text pieces; a piece that decodes to no text or to a broken
+    character (part of a multi-byte UTF-8 sequence) gets a zero row: it names no word on its own.
+    """
+    end = whisper_tokenizer.eos_token_id
+    texts = [whisper_tokenizer.decode([token]) for token in range(end)]
+    pieces = llm_tokenizer(texts, add_special_tokens=False).input_ids
+    table = torch.zeros(vocab_size, llm_embeddings.shape[1])
+    for token, (text, ids) in enumerate(zip(texts, pieces)):
+        if ids and text and "\ufffd" not in text:
+            table[token] = llm_embeddings[ids].float().mean(0)
+    return table
+
+
+def set_transcript_rows(model, rows_per_second: float, whisper_source: str | None, llm_tokenizer=None) -> bool:
+    """Give `model` transcript rows at this rate (0: none), read by `whisper_source`'s decoder. A model that
+    has a reader keeps it; one without gets a fresh one (`llm_tokenizer` is needed for its token table).
+    Returns whether a fresh reader was made."""
+    model.config = dataclasses.replace(model.config, transcript_rows_per_second=rows_per_second,
+                                       transcript_reader=whisper_source if rows_per_second else None)
+    if not rows_per_second:
+        model.speech_transcriber = None
+        return False
+    if model.speech_transcriber is not None:
+        return False
+    if llm_tokenizer is None:
+        raise ConfigError("giving a model transcript rows needs its tokenizer (for the token table)")
+    attach_transcript_reader(model, whisper_source, llm_tokenizer)
+    return True
+
+
+def attach_transcript_reader(model, whisper_source: str, llm_tokenizer) -> None:
+    """Give `model` a TranscriptReader: Whisper's decoder from `whisper_source` (the Whisper its encoder
+    came from) and the token table from the LLM's tokenizer and embeddings."""
+    from audiollm.convert.sources import load_whisper
+
+    whisper = load_whisper(whisper_source)
+    config = whisper.model.config
+    if config.d_model != model.config.encoder_width:
+        raise ConfigError(f"transcript rows: {whisper_source} is {config.d_model} wide, the model's encoder "
+                          f"{model.config.encoder_width}; name the Whisper the encoder came from")
+    # The model's config must rebuild the reader when the folder is loaded: it takes the decoder side of
+    # this Whisper (its encoder side is the model's own encoder already).
+    decoder_side = {key: value for key, value in config.to_dict().items() if key in READER_FIELDS}
+    model.config = dataclasses.replace(model.config, speech_config={**model.config.speech_config, **decoder_side})
+    reader = TranscriptReader(model.config.whisper_config(), model.config.decoder_width, model.config.adaptor_dropout)
+    reader.decoder.load_state_dict(whisper.model.model.decoder.state_dict())
+    embeddings = model.text_decoder.get_input_embeddings().weight
+    reader.token_rows.copy_(token_rows(whisper.tokenizer, llm_tokenizer, embeddings, config.vocab_size))
+    model.speech_transcriber = reader.to(device=model.device, dtype=model.dtype).train(model.training)

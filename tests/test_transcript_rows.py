@@ -1,0 +1,135 @@
+"""Transcript rows (config.transcript_rows_per_second): Whisper's own decoder reads each window and its
+next-token states enter the LLM after the window's speech rows (audiollm/transcript_rows.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from tiny_models import tiny_config, tiny_tokenizer, tiny_whisper_fields
+
+from audiollm.errors import ConfigError, PromptError
+from audiollm.model import AudioLLM
+from audiollm.processor import AudioLLMProcessor, Turn
+from audiollm.transcript_rows import TOP_TOKENS, token_rows
+
+# A tiny multilingual-style Whisper vocabulary: text tokens 0..49, then its special tokens.
+END, START, TRANSCRIBE, NO_TIMESTAMPS = 50, 51, 54, 55
+SPECIALS = dict(vocab_size=64, eos_token_id=END, pad_token_id=END, bos_token_id=END, decoder_start_token_id=START, no_timestamps_token_id=NO_TIMESTAMPS,
+                lang_to_id={"<|en|>": 52, "<|ms|>": 53}, task_to_id={"transcribe": TRANSCRIBE, "translate": 56},
+                suppress_tokens=[7], max_target_positions=448)
+
+
+def _tone(seconds: float, frequency: float) -> np.ndarray:
+    t = np.arange(int(seconds * 16000)) / 16000
+    return (0.4 * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+
+
+def _model(rate: float = 4.0, seed: int = 0, **config_fields):
+    torch.manual_seed(seed)
+    config = tiny_config("meralion-v1", encoder_input="real", transcript_rows_per_second=rate,
+                         transcript_reader="tiny", speech_config={**tiny_whisper_fields(), **SPECIALS}, **config_fields)
+    model = AudioLLM.from_config(config).eval()
+    model.speech_transcriber.token_rows.normal_()  # a table with something in every row
+    return model, AudioLLMProcessor(tiny_tokenizer(), config)
+
+
+def test_each_window_gets_rows_for_its_length_and_batching_never_changes_them():
+    model, processor = _model(rate=4.0)
+    conversations = [[Turn("user", "short", [_tone(0.73, 300)])], [Turn("user", "long one", [_tone(33.0, 500)])]]
+    batch = processor(conversations)
+    assert batch["transcript_features"].shape == (3, 80, 3000)  # Whisper's own 30 s input, one per window
+    placeholders = (batch["input_ids"] == model.config.speech_token_index).sum(dim=1).tolist()
+    # 0.73 s: 3 speech tokens + ceil(0.73 * 4) + 1 = 4 rows; 33 s: windows of 30 s (100 + 121) and 3 s (10 + 13)
+    assert placeholders == [3 + 4, 100 + 121 + 10 + 13]
+    assert model.config.tokens_per_window == 100 + 121
+    with torch.no_grad():
+        together = model(**batch).logits
+        for row, conversation in enumerate(conversations):
+            alone = model(**processor([conversation])).logits[0]
+            assert (together[row, -alone.shape[0]:] - alone).abs().max().item() < 1e-4
+    without = {key: value for key, value in batch.items() if key != "transcript_features"}
+    with pytest.raises(PromptError, match="transcript_features"):
+        model(**without)
+
+
+def test_greedy_reading_matches_one_pass_over_its_own_tokens_and_rows_mix_the_likely_tokens():
+    model, processor = _model()
+    reader = model.speech_transcriber
+    features = processor([[Turn("user", "x", [_tone(2.0, 400)])]])["transcript_features"]
+    with torch.no_grad():
+        states = model.speech_encoder(features).last_hidden_state
+        # This random decoder runs on without ending; let the end of text win where its last pick did.
+        last = reader._text_logits(reader.read(states, steps=12)[0][0, -1]).argmax()
+        reader.decoder.embed_tokens.weight[END] = 2 * reader.decoder.embed_tokens.weight[last]
+        read, alive = reader.read(states, steps=12)
+        # Replay: the language Whisper picked, then its own greedy tokens, in one uncached pass.
+        start = reader.decoder(input_ids=torch.tensor([[START]]), encoder_hidden_states=states).last_hidden_state
+        language = [52, 53][int(reader._logits(start[:, -1])[0, [52, 53]].argmax())]
+        tokens = reader._text_logits(read[0]).argmax(-1).tolist()
+        prompt = [START, language, TRANSCRIBE, NO_TIMESTAMPS]
+        replay = reader.decoder(input_ids=torch.tensor([prompt + tokens[:-1]]),
+                                encoder_hidden_states=states).last_hidden_state[0, len(prompt) - 1:]
+        assert torch.allclose(read[0], replay, atol=1e-4)
+        assert 7 not in tokens  # Whisper's suppressed symbols never come next
+        rows = reader(states, torch.tensor([12]))[0]
+    assert rows.shape == (12, model.config.decoder_width)
+    assert END in tokens
+    ended = tokens.index(END) + 1
+    assert read.shape[1] == ended and alive[0].all()  # the read stops at the end of text
+    assert rows[ended:].abs().sum() == 0  # after the end, zeros up to the window's count
+    # With the correction at its zero start, row k is Whisper's probabilities of its likeliest text
+    # tokens times their rows of the table (the end's probability is no token's).
+    probabilities = reader._text_logits(read[0, 0]).softmax(-1)
+    top, ids = probabilities[:END].topk(TOP_TOKENS)
+    expected = (top[:, None] * reader.token_rows[ids]).sum(0)
+    assert torch.allclose(rows[0], expected, atol=1e-5)
+
+
+def test_the_token_table_holds_the_llm_rows_of_each_whisper_token_text():
+    from audiollm.convert.sources import whisper_ct2_folder
+    from transformers import WhisperTokenizer
+
+    whisper = WhisperTokenizer(tokenizer_file=str(whisper_ct2_folder("whisper-tiny.en") / "tokenizer.json"))
+    llm = tiny_tokenizer()
+    embeddings = torch.randn(len(llm), 6)
+    table = token_rows(whisper, llm, embeddings, vocab_size=51864)
+    the = whisper.convert_tokens_to_ids("Ġthe")
+    assert torch.allclose(table[the], embeddings[llm(" the", add_special_tokens=False).input_ids].mean(0))
+    broken = next(t for t in range(256) if "\ufffd" in whisper.decode([t]))  # a lone byte of a UTF-8 character
+    assert table[broken].abs().sum() == 0
+    assert table[whisper.eos_token_id:].abs().sum() == 0  # special tokens name no words
+
+
+def test_without_frame_rows_a_window_is_its_voice_and_transcript_rows():
+    model, processor = _model(rate=4.0, frame_rows=False, voice_rows=2)
+    batch = processor([[Turn("user", "x", [_tone(2.0, 300)])]])
+    assert (batch["input_ids"] == model.config.speech_token_index).sum() == 2 + 9  # voice + ceil(2 * 4) + 1
+    with torch.no_grad():
+        rows = model.speech_rows(batch["input_features"], batch["feature_attention_mask"],
+                                 transcript_features=batch["transcript_features"])
+        # The rows are the voice rows, then exactly what the reader writes: no frame row comes between.
+        states = model.speech_encoder(batch["transcript_features"]).last_hidden_state
+        transcript = model.speech_transcriber(states, torch.tensor([9]))[0]
+    scale = model.text_decoder.get_input_embeddings().embed_scale
+    assert torch.allclose(rows[2:], transcript * scale, atol=1e-5)
+    with pytest.raises(ConfigError, match="frame_rows"):
+        tiny_config("meralion-v1", encoder_input="real", frame_rows=False)
+
+
+def test_transcript_rows_need_real_length_input_and_a_reader():
+    with pytest.raises(ConfigError, match="transcript rows"):
+        tiny_config("meralion-v1", encoder_input="fixed", transcript_rows_per_second=4.0, transcript_reader="tiny")
+    with pytest.raises(ConfigError, match="transcript rows"):
+        tiny_config("meralion-v1", encoder_input="real", transcript_rows_per_second=4.0)
+
+
+def test_transcript_rows_save_and_load_with_the_model(tmp_path):
+    model, processor = _model()
+    model.save_pretrained(tmp_path / "m")
+    loaded = AudioLLM.from_pretrained(tmp_path / "m")
+    assert loaded.config.transcript_rows_per_second == 4.0
+    assert torch.equal(loaded.speech_transcriber.token_rows, model.speech_transcriber.token_rows)
+    batch = processor([[Turn("user", "x", [_tone(1.2, 300)])]])
+    with torch.no_grad():
+        assert torch.allclose(loaded(**batch).logits, model(**batch).logits, atol=1e-5)
