@@ -21,6 +21,8 @@ on what Whisper writes), are zeros. Whisper's decoder and the token table are ne
 from __future__ import annotations
 
 import dataclasses
+import functools
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -36,6 +38,15 @@ READER_FIELDS = ("vocab_size", "decoder_layers", "decoder_attention_heads", "dec
                  "lang_to_id", "task_to_id", "suppress_tokens", "begin_suppress_tokens", "scale_embedding",
                  "activation_function", "d_model")
 TOP_TOKENS = 8  # text tokens mixed into a row; the rest of Whisper's distribution is negligible mass
+
+
+class Reading(NamedTuple):
+    """What TranscriptReader.read returns (see there)."""
+
+    states: torch.Tensor
+    alive: torch.Tensor
+    top_probabilities: torch.Tensor
+    top_tokens: torch.Tensor
 
 
 class TranscriptReader(nn.Module):
@@ -68,23 +79,23 @@ class TranscriptReader(nn.Module):
 
     def forward(self, encoder_states: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """(W, 1500, C) encoder states of 30 s padded windows and (W,) row counts -> (W, max rows, D)."""
-        states, alive = self.read(encoder_states, int(rows.max()))
-        logits = self._text_logits(states)
-        probabilities = logits.float().softmax(-1)[..., : self.end]  # text tokens; the end's mass drops out
-        top, tokens = probabilities.topk(TOP_TOKENS, dim=-1)
-        mixture = (top.unsqueeze(-1) * self.token_rows[tokens].float()).sum(-2)
-        out = mixture.to(states.dtype) + self.correction(states)
-        keep = alive & (torch.arange(states.shape[1], device=rows.device)[None, :] < rows[:, None])
+        steps = int(rows.max())
+        reading = self.read(encoder_states, steps)
+        mixture = (reading.top_probabilities.unsqueeze(-1) * self.token_rows[reading.top_tokens].float()).sum(-2)
+        out = mixture.to(reading.states.dtype) + self.correction(reading.states)
+        keep = reading.alive & (torch.arange(out.shape[1], device=rows.device)[None, :] < rows[:, None])
         out = out * keep.unsqueeze(-1).to(out.dtype)
         # Every window ended before the longest count: the rest are the zeros after the end.
-        return nn.functional.pad(out, (0, 0, 0, int(rows.max()) - out.shape[1]))
+        return nn.functional.pad(out, (0, 0, 0, steps - out.shape[1]))
 
     @torch.no_grad()
-    def read(self, encoder_states: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def read(self, encoder_states: torch.Tensor, steps: int) -> "Reading":
         """Greedy decoding of every window at once, at most `steps` text positions.
 
-        Returns the (W, S, C) states where the decoder predicts each next token and the (W, S) mask of
-        states read before the window's end of text (the state that predicts the end is kept).
+        Returns the (W, S, C) states where the decoder predicts each next token, the (W, S) mask of
+        states read before the window's end of text (the state that predicts the end is kept), and at
+        each state Whisper's TOP_TOKENS likeliest text tokens with their probabilities (W, S, TOP_TOKENS),
+        taken from the logits that chose the next token (the end's mass is no token's).
         Each window attends only to its own states and tokens, so batching never changes its rows.
         """
         windows = encoder_states.shape[0]
@@ -96,18 +107,23 @@ class TranscriptReader(nn.Module):
             languages = torch.tensor(self.languages, device=device)
             ids = languages[self._logits(hidden)[:, languages].argmax(-1)][:, None]
         ids = torch.cat([ids, torch.tensor(self.prompt_tail, device=device).expand(windows, -1)], dim=1)
-        states, alive = [], []
+        states, alive, top_probabilities, top_tokens = [], [], [], []
         finished = torch.zeros(windows, dtype=torch.bool, device=device)
         for _ in range(steps):
             hidden = self._step(ids, encoder_states, cache)
+            logits = self._text_logits(hidden)
+            probabilities, tokens = logits.float().softmax(-1)[:, : self.end].topk(TOP_TOKENS, dim=-1)
             states.append(hidden)
             alive.append(~finished)
-            following = self._text_logits(hidden).argmax(-1)
+            top_probabilities.append(probabilities)
+            top_tokens.append(tokens)
+            following = logits.argmax(-1)
             finished = finished | (following == self.end)
             if bool(finished.all()):
                 break
             ids = following[:, None]
-        return torch.stack(states, dim=1), torch.stack(alive, dim=1)
+        stack = functools.partial(torch.stack, dim=1)
+        return Reading(stack(states), stack(alive), stack(top_probabilities), stack(top_tokens))
 
     def _step(self, ids: torch.Tensor, encoder_states: torch.Tensor, cache) -> torch.Tensor:
         """Feed `ids` (W, n) after what the cache holds; the (W, C) last hidden state."""
@@ -121,7 +137,7 @@ class TranscriptReader(nn.Module):
     def _text_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Logits over text tokens and the end of text only (timestamps, languages, tasks and Whisper's
         suppressed symbols can never come next here)."""
-        logits = self._logits(hidden)[..., : self.end + 1]
+        logits = hidden @ self.decoder.embed_tokens.weight[: self.end + 1].T
         if self.suppressed:
             logits[..., self.suppressed] = torch.finfo(logits.dtype).min
         return logits

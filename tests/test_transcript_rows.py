@@ -62,7 +62,7 @@ def test_greedy_reading_matches_one_pass_over_its_own_tokens_and_rows_mix_the_li
         # This random decoder runs on without ending; let the end of text win where its last pick did.
         last = reader._text_logits(reader.read(states, steps=12)[0][0, -1]).argmax()
         reader.decoder.embed_tokens.weight[END] = 2 * reader.decoder.embed_tokens.weight[last]
-        read, alive = reader.read(states, steps=12)
+        read, alive, _, _ = reader.read(states, steps=12)
         # Replay: the language Whisper picked, then its own greedy tokens, in one uncached pass.
         start = reader.decoder(input_ids=torch.tensor([[START]]), encoder_hidden_states=states).last_hidden_state
         language = [52, 53][int(reader._logits(start[:, -1])[0, [52, 53]].argmax())]
