@@ -80,12 +80,10 @@ def resolve_model_folder(name: str) -> str:
 def apply_trained_parts(folder: Path, parts_file: Path) -> None:
     """Merge the trained parts (full tensors and LoRA deltas) into the model at `folder`; mark it trained."""
     from audiollm.model import AudioLLM
-    from transformers import AutoTokenizer
-
     from audiollm.train.parts import MODEL_PARTS_FILE, merge_trained_parts
 
     model = AudioLLM.from_pretrained(folder)
-    merge_trained_parts(model, parts_file, AutoTokenizer.from_pretrained(folder))
+    merge_trained_parts(model, parts_file, folder)
     model.save_pretrained(folder)
     shutil.copyfile(parts_file, folder / MODEL_PARTS_FILE)  # a run that starts from this model builds on them
     info_path = folder / "build_info.json"

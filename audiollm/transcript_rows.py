@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from torch import nn
-from transformers import WhisperConfig
+from transformers import AutoTokenizer, WhisperConfig
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.models.whisper.modeling_whisper import WhisperDecoder
 
@@ -160,10 +161,11 @@ def token_rows(whisper_tokenizer, llm_tokenizer, llm_embeddings: torch.Tensor, v
     return table
 
 
-def set_transcript_rows(model, rows_per_second: float, whisper_source: str | None, llm_tokenizer=None) -> bool:
+def set_transcript_rows(model, rows_per_second: float, whisper_source: str | None,
+                        tokenizer_folder: str | Path | None = None) -> bool:
     """Give `model` transcript rows at this rate (0: none), read by `whisper_source`'s decoder. A model that
-    has a reader keeps it; one without gets a fresh one (`llm_tokenizer` is needed for its token table).
-    Returns whether a fresh reader was made."""
+    has a reader keeps it; one without gets a fresh one, whose token table needs the LLM's tokenizer: it is
+    read from `tokenizer_folder` (a model folder) then, and only then. Returns whether a fresh reader was made."""
     model.config = dataclasses.replace(model.config, transcript_rows_per_second=rows_per_second,
                                        transcript_reader=whisper_source if rows_per_second else None)
     if not rows_per_second:
@@ -171,9 +173,9 @@ def set_transcript_rows(model, rows_per_second: float, whisper_source: str | Non
         return False
     if model.speech_transcriber is not None:
         return False
-    if llm_tokenizer is None:
+    if tokenizer_folder is None:
         raise ConfigError("giving a model transcript rows needs its tokenizer (for the token table)")
-    attach_transcript_reader(model, whisper_source, llm_tokenizer)
+    attach_transcript_reader(model, whisper_source, AutoTokenizer.from_pretrained(tokenizer_folder))
     return True
 
 

@@ -112,11 +112,11 @@ def _plain_name(name: str) -> str:
     return name.replace(".base_layer.", ".")
 
 
-def merge_trained_parts(model: AudioLLM, path: str | Path, tokenizer=None) -> None:
+def merge_trained_parts(model: AudioLLM, path: str | Path, tokenizer_folder: str | Path | None = None) -> None:
     """Apply a trained-parts file to a model without LoRA layers: copy full tensors, add B @ A * scale,
     and take the trained model's config (settings such as encoder_input travel with the weights).
-    Parts trained with transcript rows give a model without them its reader, which needs the model's
-    `tokenizer` (the parts hold only the trained correction, not Whisper's decoder)."""
+    Parts trained with transcript rows give a model without them its reader, which needs the tokenizer in
+    `tokenizer_folder` (the parts hold only the trained correction, not Whisper's decoder)."""
     tensors, scales, metadata = read_parts(path)
     if CONFIG_KEY in metadata:
         trained = AudioLLMConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
@@ -124,7 +124,7 @@ def merge_trained_parts(model: AudioLLM, path: str | Path, tokenizer=None) -> No
         model.new_adaptor(adaptor=trained.adaptor, speech_mlp_scale_factor=trained.speech_mlp_scale_factor)
         model.set_voice_rows(trained.voice_rows)
         model.config = trained
-        set_transcript_rows(model, trained.transcript_rows_per_second, trained.transcript_reader, tokenizer)
+        set_transcript_rows(model, trained.transcript_rows_per_second, trained.transcript_reader, tokenizer_folder)
     state = model.state_dict()
     with torch.no_grad():
         for key, tensor in tensors.items():
@@ -146,14 +146,8 @@ def model_from_parts(folder: str | Path, parts: str | Path) -> AudioLLM:
     own_parts = Path(folder) / MODEL_PARTS_FILE
     if own_parts.is_file():
         remove_lora_deltas(model, own_parts)
-    merge_trained_parts(model, parts, _tokenizer(folder))  # also takes the trained config (encoder_input, ...)
+    merge_trained_parts(model, parts, folder)  # also takes the trained config (encoder_input, ...)
     return model
-
-
-def _tokenizer(folder: str | Path):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(folder)
 
 
 def remove_lora_deltas(model: AudioLLM, path: str | Path) -> None:

@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer
 
 from audiollm.api import GENERATION_CONFIG
 from audiollm.model import AudioLLM
@@ -74,8 +73,7 @@ class InstructionTuning:
         fresh_voice_rows = (config.model.voice_rows is not None
                             and model.set_voice_rows(config.model.voice_rows, seed=config.seed))
         if config.model.transcript_rows is not None:
-            set_transcript_rows(model, config.model.transcript_rows, config.model.transcript_reader,
-                                AutoTokenizer.from_pretrained(self.base_folder))
+            set_transcript_rows(model, config.model.transcript_rows, config.model.transcript_reader, self.base_folder)
         if config.model.frame_rows is not None:
             model.config = dataclasses.replace(model.config, frame_rows=config.model.frame_rows)
         if config.model.encoder_weights:
