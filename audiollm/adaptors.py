@@ -27,6 +27,26 @@ def stack_frames(frames: torch.Tensor, factor: int) -> torch.Tensor:
     return frames[:, :usable].reshape(batch, usable // factor, factor * width)
 
 
+def pool_rows(rows: torch.Tensor, counts: torch.Tensor | None, pool: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(W, N, D) rows, of which the first counts[w] are real (None: all), -> each group of `pool` consecutive
+    rows averaged into one: (W, ceil(N / pool), D) and the (W,) real pooled counts ceil(counts / pool).
+
+    A window's last group averages only its real rows, so padding never changes a window's rows.
+    """
+    if pool == 1:
+        return rows, counts
+    windows, length, width = rows.shape
+    real = (torch.ones(windows, length, device=rows.device, dtype=torch.bool) if counts is None
+            else torch.arange(length, device=rows.device)[None, :] < counts[:, None])
+    padding = (-length) % pool
+    rows = nn.functional.pad(rows * real.unsqueeze(-1).to(rows.dtype), (0, 0, 0, padding))
+    real = nn.functional.pad(real, (0, padding)).to(rows.dtype)
+    sums = rows.reshape(windows, -1, pool, width).sum(2)
+    weights = real.reshape(windows, -1, pool).sum(2)
+    pooled = sums / weights.clamp(min=1).unsqueeze(-1)
+    return pooled, None if counts is None else (counts + pool - 1) // pool
+
+
 class MERaLiONV1Adaptor(nn.Module):
     """MERaLiON-AudioLLM v1: Linear-SiLU-Dropout to C, then Linear-SiLU-Dropout-Linear via 4C to D.
 

@@ -84,6 +84,12 @@ class AudioLLMConfig:
     frame_rows: False drops the adaptor's rows of stacked frames, so a window is its voice rows and its
         transcript rows only (needs transcript rows): the LLM then learns what was said from Whisper's
         decoder alone, and the voice from the voice rows.
+    frame_row_pool: the adaptor's frame rows averaged in groups of this many (1: as the adaptor writes them).
+        Coarse rows (4: one per 1.2 s) still carry the voice and whether anyone speaks, but too little of
+        the words for the decoder to read them there instead of in the transcript rows.
+    transcript_no_speech_row: each window's transcript rows start with one more row, Whisper's own
+        probability that the window holds no speech (its <|nocaptions|> token after <|startoftranscript|>)
+        times the LLM's embedding of the words "no speech": Whisper writes words for silence and noise.
     transcript_reader: the Whisper source (e.g. "whisper-base") whose decoder reads the encoder's states;
         the model's folder carries its weights, trained parts carry only the name.
     """
@@ -107,6 +113,8 @@ class AudioLLMConfig:
     transcript_rows_per_second: float = 0.0
     transcript_reader: str | None = None
     frame_rows: bool = True
+    frame_row_pool: int = 1
+    transcript_no_speech_row: bool = False
 
     def __post_init__(self) -> None:
         if self.adaptor not in ADAPTORS:
@@ -123,6 +131,11 @@ class AudioLLMConfig:
                                                 or self.flavour != "audiollm"):
             raise ConfigError("transcript rows need encoder_input 'real', a transcript_reader (a Whisper source) "
                               "and flavour 'audiollm'")
+        if self.frame_row_pool < 1 or (self.frame_row_pool > 1 and self.flavour != "audiollm"):
+            raise ConfigError(f"frame_row_pool is a number of frame rows averaged into one (at least 1; more only "
+                              f"in flavour 'audiollm'), got {self.frame_row_pool}")
+        if self.transcript_no_speech_row and not self.transcript_rows_per_second:
+            raise ConfigError("transcript_no_speech_row is one of the transcript rows: it needs transcript rows")
         if not self.frame_rows and not self.transcript_rows_per_second:
             raise ConfigError("frame_rows: false leaves a window no rows for what was said: it needs transcript rows")
         if self.window_strategy not in WINDOW_STRATEGIES:
@@ -176,7 +189,7 @@ class AudioLLMConfig:
     @property
     def tokens_per_window(self) -> int:
         """Speech tokens one full 30 s window becomes (100 for MERaLiON), voice and transcript rows included."""
-        speech = self.encoder_frames_per_window // self.speech_mlp_scale_factor if self.frame_rows else 0
+        speech = self.frame_rows_for(self.encoder_frames_per_window // self.speech_mlp_scale_factor)
         return self.voice_rows + speech + self.transcript_rows_for(2 * self.encoder_frames_per_window)
 
     def speech_tokens_for(self, num_samples: int) -> int:
@@ -191,17 +204,23 @@ class AudioLLMConfig:
             return self.tokens_per_window
         mel_frames = -(-num_samples // HOP_LENGTH)
         encoder_frames = -(-mel_frames // 2)
-        speech = -(-encoder_frames // self.speech_mlp_scale_factor) if self.frame_rows else 0
+        speech = self.frame_rows_for(-(-encoder_frames // self.speech_mlp_scale_factor))
         return self.voice_rows + speech + self.transcript_rows_for(mel_frames)
+
+    def frame_rows_for(self, stacked: int) -> int:
+        """Frame rows of a window whose adaptor writes `stacked` rows: pooled in groups of frame_row_pool
+        (the last group may be short), none without frame rows."""
+        return -(-stacked // self.frame_row_pool) if self.frame_rows else 0
 
     def transcript_rows_for(self, mel_frames: int) -> int:
         """Transcript rows of a window of `mel_frames` real log-mel frames (100 per second): one per
         transcript_rows_per_second of audio, rounded up, plus one for the end of text; at most what
-        Whisper's decoder can write (its positions less the 4 of its prompt)."""
+        Whisper's decoder can write (its positions less the 4 of its prompt); plus the no-speech row."""
         if not self.transcript_rows_per_second:
             return 0
         rows = -int(-mel_frames * self.transcript_rows_per_second // 100) + 1
-        return min(rows, int(self.speech_config.get("max_target_positions", 448)) - 4)
+        rows = min(rows, int(self.speech_config.get("max_target_positions", 448)) - 4)
+        return rows + int(self.transcript_no_speech_row)
 
     # ---- (de)serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict:

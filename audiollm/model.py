@@ -7,6 +7,7 @@ Read top to bottom, the data path is:
       -> ln_speech                 (W, T, C)
       -> stack_frames              (W, N, k*C) N = T / k speech tokens per window
       -> speech_audio_adapter      (W, N, D)   D decoder width
+      (-> pool_rows                (W, N/P, D) with config.frame_row_pool P: groups of P rows averaged)
       (+ speech_voice_adapter      (W, V, D)   V voice rows per window from its pooled frames, placed first)
       (+ speech_transcriber        (W, K, D)   K transcript rows per window from Whisper's own decoder, placed
                                                last; it reads 30 s padded `transcript_features`, transcript_rows.py)
@@ -36,7 +37,7 @@ from transformers.initialization import no_init_weights
 from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from audiollm.adaptors import VoiceSummary, build_adaptor, stack_frames
+from audiollm.adaptors import VoiceSummary, build_adaptor, pool_rows, stack_frames
 from audiollm.config import AudioLLMConfig
 from audiollm.errors import ModelNotFoundError, PromptError
 from audiollm.transcript_rows import TranscriptReader
@@ -101,7 +102,8 @@ class AudioLLM(nn.Module):
             config.speech_mlp_scale_factor, config.adaptor_dropout,
         )
         self.speech_voice_adapter = self._voice_summary(config)
-        self.speech_transcriber = (TranscriptReader(config.whisper_config(), config.decoder_width, config.adaptor_dropout)
+        self.speech_transcriber = (TranscriptReader(config.whisper_config(), config.decoder_width, config.adaptor_dropout,
+                                                    config.transcript_no_speech_row)
                                    if config.transcript_rows_per_second else None)
         self.text_decoder = AutoModelForCausalLM.from_config(config.decoder_config())
 
@@ -121,6 +123,7 @@ class AudioLLM(nn.Module):
         fixed input: every window is 30 s and gives N = T / k tokens, so S = W * N.
         real input: window w has F_w real frames (feature_attention_mask) and gives
         ceil(ceil(F_w / 2) / k) tokens; padding never changes a window's embeddings.
+        With config.frame_row_pool P, those rows are averaged in groups of P (ceil(N / P) per window).
         With config.voice_rows V, each window's V voice rows come first (S grows by W * V);
         voice_gradient=False detaches them (the CTC loss spells the transcript with the other rows).
         With config.transcript_rows_per_second, each window's K_w transcript rows come last; they need
@@ -131,6 +134,7 @@ class AudioLLM(nn.Module):
         factor = self.config.speech_mlp_scale_factor
         if frame_mask is None:
             speech = self.speech_audio_adapter(stack_frames(frames, factor))  # (W, N, D)
+            speech, _ = pool_rows(speech, None, self.config.frame_row_pool)
             speech = self._voice_rows_first(speech, frames, None, voice_gradient)  # (W, V + N, D)
             return speech.reshape(-1, speech.shape[-1])
         # Zero the padded frames and pad T to a multiple of k, so a window's last token sees zeros
@@ -141,6 +145,7 @@ class AudioLLM(nn.Module):
         frames = nn.functional.pad(frames, (0, 0, 0, (-frames.shape[1]) % factor))
         if self.config.frame_rows:
             speech = self.speech_audio_adapter(stack_frames(frames, factor))  # (W, N_max, D)
+            speech, tokens = pool_rows(speech, tokens, self.config.frame_row_pool)
         else:  # what was said comes from the transcript rows alone
             speech, tokens = frames.new_zeros(frames.shape[0], 0, self.config.decoder_width), torch.zeros_like(tokens)
         speech = self._voice_rows_first(speech, voice_source, frame_mask, voice_gradient)  # (W, V + N_max, D)

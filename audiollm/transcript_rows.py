@@ -16,6 +16,12 @@ before any training a row already says "probably this word" in the LLM's vocabul
 predicts the end of text, the mass is on no token and the row is the correction alone. Rows after the
 end, up to the window's fixed count K_w (config.transcript_rows_for: the prompt's length must not depend
 on what Whisper writes), are zeros. Whisper's decoder and the token table are never trained.
+
+With config.transcript_no_speech_row, one row comes first: p(<|nocaptions|> | <|startoftranscript|>), the
+probability Whisper gives to there being no speech (the token Whisper's own no-speech test reads), times
+the LLM's embedding of the words "no speech". Whisper writes words for silence and noise; this row tells
+the LLM how little to trust them (on the corpus's speech-free clips it is 0.7-0.97, on speech mostly
+under 0.3: docs/training.md).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ READER_FIELDS = ("vocab_size", "decoder_layers", "decoder_attention_heads", "dec
                  "lang_to_id", "task_to_id", "suppress_tokens", "begin_suppress_tokens", "scale_embedding",
                  "activation_function", "d_model")
 TOP_TOKENS = 8  # text tokens mixed into a row; the rest of Whisper's distribution is negligible mass
+NO_SPEECH_WORDS = "no speech"  # what the no-speech row says, in the LLM's own embeddings
 
 
 class Reading(NamedTuple):
@@ -48,22 +55,27 @@ class Reading(NamedTuple):
     alive: torch.Tensor
     top_probabilities: torch.Tensor
     top_tokens: torch.Tensor
+    no_speech: torch.Tensor
 
 
 class TranscriptReader(nn.Module):
     """Whisper's decoder plus the map from its states to decoder-width rows (see module docstring)."""
 
-    def __init__(self, whisper_config: WhisperConfig, decoder_width: int, dropout: float = 0.1):
+    def __init__(self, whisper_config: WhisperConfig, decoder_width: int, dropout: float = 0.1,
+                 no_speech_row: bool = False):
         super().__init__()
         self.decoder = WhisperDecoder(whisper_config)
         width = whisper_config.d_model
         self.register_buffer("token_rows", torch.zeros(whisper_config.vocab_size, decoder_width))
+        # The no-speech row's words (module docstring); no buffer, no key, without the row.
+        self.no_speech_words = (nn.Buffer(torch.zeros(decoder_width)) if no_speech_row else None)
         self.correction = nn.Sequential(nn.Linear(width, 4 * width), nn.SiLU(), nn.Dropout(dropout),
                                         nn.Linear(4 * width, decoder_width))
         nn.init.zeros_(self.correction[3].weight)  # starts as the token mixture alone
         nn.init.zeros_(self.correction[3].bias)
         self.start = whisper_config.decoder_start_token_id
         self.end = whisper_config.eos_token_id
+        self.no_speech_token = whisper_config.no_timestamps_token_id - 1  # <|nocaptions|>, as Whisper lays it out
         self.prompt_tail = [whisper_config.no_timestamps_token_id]
         languages = getattr(whisper_config, "lang_to_id", None) or {}
         self.languages = sorted(languages.values())
@@ -79,15 +91,21 @@ class TranscriptReader(nn.Module):
         return self
 
     def forward(self, encoder_states: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """(W, 1500, C) encoder states of 30 s padded windows and (W,) row counts -> (W, max rows, D)."""
-        steps = int(rows.max())
+        """(W, 1500, C) encoder states of 30 s padded windows and (W,) row counts (the no-speech row
+        included) -> (W, max rows, D)."""
+        text_rows = rows - int(self.no_speech_words is not None)
+        steps = int(text_rows.max())
         reading = self.read(encoder_states, steps)
         mixture = (reading.top_probabilities.unsqueeze(-1) * self.token_rows[reading.top_tokens].float()).sum(-2)
         out = mixture.to(reading.states.dtype) + self.correction(reading.states)
-        keep = reading.alive & (torch.arange(out.shape[1], device=rows.device)[None, :] < rows[:, None])
+        keep = reading.alive & (torch.arange(out.shape[1], device=rows.device)[None, :] < text_rows[:, None])
         out = out * keep.unsqueeze(-1).to(out.dtype)
         # Every window ended before the longest count: the rest are the zeros after the end.
-        return nn.functional.pad(out, (0, 0, 0, steps - out.shape[1]))
+        out = nn.functional.pad(out, (0, 0, 0, steps - out.shape[1]))
+        if self.no_speech_words is None:
+            return out
+        no_speech = reading.no_speech[:, None, None] * self.no_speech_words.float()  # (W, 1, D)
+        return torch.cat([no_speech.to(out.dtype), out], dim=1)
 
     @torch.no_grad()
     def read(self, encoder_states: torch.Tensor, steps: int) -> "Reading":
@@ -96,17 +114,22 @@ class TranscriptReader(nn.Module):
         Returns the (W, S, C) states where the decoder predicts each next token, the (W, S) mask of
         states read before the window's end of text (the state that predicts the end is kept), and at
         each state Whisper's TOP_TOKENS likeliest text tokens with their probabilities (W, S, TOP_TOKENS),
-        taken from the logits that chose the next token (the end's mass is no token's).
+        taken from the logits that chose the next token (the end's mass is no token's), and the (W,)
+        probability of <|nocaptions|> where Whisper reads <|startoftranscript|>.
         Each window attends only to its own states and tokens, so batching never changes its rows.
         """
         windows = encoder_states.shape[0]
         device = encoder_states.device
         cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
-        ids = torch.full((windows, 1), self.start, dtype=torch.long, device=device)
-        if self.languages:  # the language Whisper hears comes first; <|startoftranscript|> is then cached
-            hidden = self._step(ids, encoder_states, cache)
+        # <|startoftranscript|> alone first: where it is read, Whisper says whether anyone speaks and
+        # (multilingual) which language it hears, which comes next.
+        start = torch.full((windows, 1), self.start, dtype=torch.long, device=device)
+        first = self._logits(self._step(start, encoder_states, cache)).float()
+        no_speech = first.softmax(-1)[:, self.no_speech_token]
+        ids = start[:, :0]
+        if self.languages:
             languages = torch.tensor(self.languages, device=device)
-            ids = languages[self._logits(hidden)[:, languages].argmax(-1)][:, None]
+            ids = languages[first[:, languages].argmax(-1)][:, None]
         ids = torch.cat([ids, torch.tensor(self.prompt_tail, device=device).expand(windows, -1)], dim=1)
         states, alive, top_probabilities, top_tokens = [], [], [], []
         finished = torch.zeros(windows, dtype=torch.bool, device=device)
@@ -124,7 +147,7 @@ class TranscriptReader(nn.Module):
                 break
             ids = following[:, None]
         stack = functools.partial(torch.stack, dim=1)
-        return Reading(stack(states), stack(alive), stack(top_probabilities), stack(top_tokens))
+        return Reading(stack(states), stack(alive), stack(top_probabilities), stack(top_tokens), no_speech)
 
     def _step(self, ids: torch.Tensor, encoder_states: torch.Tensor, cache) -> torch.Tensor:
         """Feed `ids` (W, n) after what the cache holds; the (W, C) last hidden state."""
@@ -162,16 +185,22 @@ def token_rows(whisper_tokenizer, llm_tokenizer, llm_embeddings: torch.Tensor, v
 
 
 def set_transcript_rows(model, rows_per_second: float, whisper_source: str | None,
-                        tokenizer_folder: str | Path | None = None) -> bool:
-    """Give `model` transcript rows at this rate (0: none), read by `whisper_source`'s decoder. A model that
-    has a reader keeps it; one without gets a fresh one, whose token table needs the LLM's tokenizer: it is
-    read from `tokenizer_folder` (a model folder) then, and only then. Returns whether a fresh reader was made."""
+                        tokenizer_folder: str | Path | None = None, no_speech_row: bool = False) -> bool:
+    """Give `model` transcript rows at this rate (0: none), read by `whisper_source`'s decoder, with or without
+    the no-speech row. A model that has a reader keeps it; one without gets a fresh one, whose token table
+    needs the LLM's tokenizer: it is read from `tokenizer_folder` (a model folder) then, and only then.
+    Returns whether a fresh reader was made."""
+    reader = model.speech_transcriber
+    if rows_per_second and reader is not None and (reader.no_speech_words is not None) != no_speech_row:
+        raise ConfigError(f"this model's transcript rows {'have' if reader.no_speech_words is not None else 'lack'} "
+                          f"the no-speech row; a trained reader cannot change that")
     model.config = dataclasses.replace(model.config, transcript_rows_per_second=rows_per_second,
-                                       transcript_reader=whisper_source if rows_per_second else None)
+                                       transcript_reader=whisper_source if rows_per_second else None,
+                                       transcript_no_speech_row=bool(rows_per_second and no_speech_row))
     if not rows_per_second:
         model.speech_transcriber = None
         return False
-    if model.speech_transcriber is not None:
+    if reader is not None:
         return False
     if tokenizer_folder is None:
         raise ConfigError("giving a model transcript rows needs its tokenizer (for the token table)")
@@ -193,8 +222,13 @@ def attach_transcript_reader(model, whisper_source: str, llm_tokenizer) -> None:
     # this Whisper (its encoder side is the model's own encoder already).
     decoder_side = {key: value for key, value in config.to_dict().items() if key in READER_FIELDS}
     model.config = dataclasses.replace(model.config, speech_config={**model.config.speech_config, **decoder_side})
-    reader = TranscriptReader(model.config.whisper_config(), model.config.decoder_width, model.config.adaptor_dropout)
+    reader = TranscriptReader(model.config.whisper_config(), model.config.decoder_width, model.config.adaptor_dropout,
+                              model.config.transcript_no_speech_row)
     reader.decoder.load_state_dict(whisper.model.model.decoder.state_dict())
     embeddings = model.text_decoder.get_input_embeddings().weight
     reader.token_rows.copy_(token_rows(whisper.tokenizer, llm_tokenizer, embeddings, config.vocab_size))
+    if reader.no_speech_words is not None:
+        words = llm_tokenizer(NO_SPEECH_WORDS, add_special_tokens=False).input_ids
+        with torch.no_grad():  # a fixed table, like token_rows: no graph back to the embeddings
+            reader.no_speech_words.copy_(embeddings[words].float().mean(0))
     model.speech_transcriber = reader.to(device=model.device, dtype=model.dtype).train(model.training)

@@ -397,9 +397,12 @@ def test_a_leg_adds_transcript_rows_and_its_parts_rebuild_them_from_the_reader_s
     tiny_whisper_folder(tmp_path / "whisper", width=16, no_timestamps_token_id=50362)
     leg = run_training(_recipe(setup, tmp_path / "leg", steps=3, eval_every=0, optim__lr=3e-2,
                                model__transcript_rows=4.0, model__transcript_reader=str(tmp_path / "whisper"),
+                               model__no_speech_row=True, model__frame_row_pool=2,
                                trainable__transcript_correction=True))
     trained = AudioLLM.from_pretrained(leg / "model")
     assert trained.config.transcript_rows_per_second == 4.0
+    assert trained.config.transcript_no_speech_row and trained.config.frame_row_pool == 2
+    assert trained.speech_transcriber.no_speech_words.abs().sum() > 0  # the LLM's "no speech", from its tokenizer
     assert trained.speech_transcriber.correction[3].weight.abs().sum() > 0  # trained (trainable.transcript_correction)
     processor = AudioLLMProcessor.from_pretrained(leg / "model")
     rebuilt = AudioLLM.from_pretrained(setup / "model")  # the base: no reader
@@ -410,7 +413,8 @@ def test_a_leg_adds_transcript_rows_and_its_parts_rebuild_them_from_the_reader_s
     with safe_open(str(leg / "trained_parts.safetensors"), framework="pt") as handle:
         keys = list(handle.keys())  # the correction ships; Whisper's decoder and the table come from packages
     assert any(key.startswith("speech_transcriber.correction.") for key in keys)
-    assert not any(key.startswith(("speech_transcriber.decoder.", "speech_transcriber.token_rows")) for key in keys)
+    assert not any(key.startswith(("speech_transcriber.decoder.", "speech_transcriber.token_rows",
+                                   "speech_transcriber.no_speech_words")) for key in keys)
 
 
 def test_a_finished_run_called_again_keeps_its_export_and_an_unfinished_export_is_redone(setup, tmp_path):

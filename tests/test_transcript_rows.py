@@ -3,6 +3,8 @@ next-token states enter the LLM after the window's speech rows (audiollm/transcr
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -62,7 +64,8 @@ def test_greedy_reading_matches_one_pass_over_its_own_tokens_and_rows_mix_the_li
         # This random decoder runs on without ending; let the end of text win where its last pick did.
         last = reader._text_logits(reader.read(states, steps=12)[0][0, -1]).argmax()
         reader.decoder.embed_tokens.weight[END] = 2 * reader.decoder.embed_tokens.weight[last]
-        read, alive, _, _ = reader.read(states, steps=12)
+        reading = reader.read(states, steps=12)
+        read, alive = reading.states, reading.alive
         # Replay: the language Whisper picked, then its own greedy tokens, in one uncached pass.
         start = reader.decoder(input_ids=torch.tensor([[START]]), encoder_hidden_states=states).last_hidden_state
         language = [52, 53][int(reader._logits(start[:, -1])[0, [52, 53]].argmax())]
@@ -133,3 +136,51 @@ def test_transcript_rows_save_and_load_with_the_model(tmp_path):
     batch = processor([[Turn("user", "x", [_tone(1.2, 300)])]])
     with torch.no_grad():
         assert torch.allclose(loaded(**batch).logits, model(**batch).logits, atol=1e-5)
+
+
+def test_the_no_speech_row_is_whispers_no_speech_probability_times_the_words():
+    plain, processor = _model(rate=4.0, seed=3)
+    model, with_row = _model(rate=4.0, seed=3, transcript_no_speech_row=True)
+    model.speech_transcriber.no_speech_words.normal_()
+    model.speech_transcriber.token_rows.copy_(plain.speech_transcriber.token_rows)
+    clip = [[Turn("user", "x", [_tone(2.0, 300)])]]
+    # One more row per window: 7 frame rows, the no-speech row, ceil(2 * 4) + 1 transcript rows
+    assert (with_row(clip)["input_ids"] == model.config.speech_token_index).sum() == 7 + 1 + 9
+    features = with_row(clip)["transcript_features"]
+    with torch.no_grad():
+        states = model.speech_encoder(features).last_hidden_state
+        rows = model.speech_transcriber(states, torch.tensor([10]))[0]
+        text_rows = plain.speech_transcriber(states, torch.tensor([9]))[0]
+        start = model.speech_transcriber.decoder(input_ids=torch.tensor([[START]]), encoder_hidden_states=states)
+        logits = model.speech_transcriber._logits(start.last_hidden_state[:, -1])[0]
+    no_speech = logits.softmax(-1)[NO_TIMESTAMPS - 1]  # <|nocaptions|> sits just before <|notimestamps|>
+    assert 0 < no_speech < 1
+    assert torch.allclose(rows[0], no_speech * model.speech_transcriber.no_speech_words, atol=1e-6)
+    assert torch.allclose(rows[1:], text_rows, atol=1e-5)  # the rest are the rows a reader without it writes
+    with pytest.raises(ConfigError, match="needs transcript rows"):
+        tiny_config("meralion-v1", encoder_input="real", transcript_no_speech_row=True)
+
+
+def test_pooled_frame_rows_average_groups_of_the_adaptors_rows_and_never_depend_on_the_batch():
+    model, processor = _model(rate=4.0, seed=5, frame_row_pool=4)
+    conversations = [[Turn("user", "short", [_tone(0.73, 300)])], [Turn("user", "long one", [_tone(33.0, 500)])]]
+    batch = processor(conversations)
+    placeholders = (batch["input_ids"] == model.config.speech_token_index).sum(dim=1).tolist()
+    # 0.73 s: 3 frame rows pool into 1, + 4 transcript rows; 33 s: 100 -> 25 (+ 121) and 10 -> 3 (+ 13)
+    assert placeholders == [1 + 4, 25 + 121 + 3 + 13]
+    with torch.no_grad():
+        together = model(**batch).logits
+        for row, conversation in enumerate(conversations):
+            alone = model(**processor([conversation])).logits[0]
+            assert (together[row, -alone.shape[0]:] - alone).abs().max().item() < 1e-4
+        # The pooled rows are the means of the unpooled ones: the 10 rows of the 3 s window as 4 + 4 + 2.
+        short = processor([[Turn("user", "x", [_tone(3.0, 500)])]])
+        pooled = model.speech_rows(short["input_features"], short["feature_attention_mask"],
+                                   transcript_features=short["transcript_features"])[:3]
+        model.config = dataclasses.replace(model.config, frame_row_pool=1)
+        rows = model.speech_rows(short["input_features"], short["feature_attention_mask"],
+                                 transcript_features=short["transcript_features"])[:10]
+    means = torch.stack([rows[0:4].mean(0), rows[4:8].mean(0), rows[8:10].mean(0)])
+    assert torch.allclose(pooled, means, atol=1e-5)
+    with pytest.raises(ConfigError, match="frame_row_pool"):
+        tiny_config("meralion-v1", frame_row_pool=0)

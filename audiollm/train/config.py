@@ -46,8 +46,13 @@ class ModelSpec:
     # their correction starts at zero, so the model starts as it was plus Whisper's words (transcript_rows.py).
     transcript_rows: float | None = None
     transcript_reader: str = "whisper-base"
+    # With transcript_rows: Whisper's no-speech probability as one more row (AudioLLMConfig.transcript_no_speech_row);
+    # null keeps the model's.
+    no_speech_row: bool | None = None
     # false: no rows of stacked frames (AudioLLMConfig.frame_rows); null keeps the model's.
     frame_rows: bool | None = None
+    # Frame rows averaged in groups of this many (AudioLLMConfig.frame_row_pool); null keeps the model's.
+    frame_row_pool: int | None = None
 
 
 @dataclass

@@ -124,7 +124,8 @@ def merge_trained_parts(model: AudioLLM, path: str | Path, tokenizer_folder: str
         model.new_adaptor(adaptor=trained.adaptor, speech_mlp_scale_factor=trained.speech_mlp_scale_factor)
         model.set_voice_rows(trained.voice_rows)
         model.config = trained
-        set_transcript_rows(model, trained.transcript_rows_per_second, trained.transcript_reader, tokenizer_folder)
+        set_transcript_rows(model, trained.transcript_rows_per_second, trained.transcript_reader, tokenizer_folder,
+                            trained.transcript_no_speech_row)
     state = model.state_dict()
     with torch.no_grad():
         for key, tensor in tensors.items():

@@ -73,9 +73,13 @@ class InstructionTuning:
         fresh_voice_rows = (config.model.voice_rows is not None
                             and model.set_voice_rows(config.model.voice_rows, seed=config.seed))
         if config.model.transcript_rows is not None:
-            set_transcript_rows(model, config.model.transcript_rows, config.model.transcript_reader, self.base_folder)
+            no_speech_row = config.model.no_speech_row
+            set_transcript_rows(model, config.model.transcript_rows, config.model.transcript_reader, self.base_folder,
+                                model.config.transcript_no_speech_row if no_speech_row is None else no_speech_row)
         if config.model.frame_rows is not None:
             model.config = dataclasses.replace(model.config, frame_rows=config.model.frame_rows)
+        if config.model.frame_row_pool is not None:
+            model.config = dataclasses.replace(model.config, frame_row_pool=config.model.frame_row_pool)
         if config.model.encoder_weights:
             _load_stage1_encoder(model, Path(config.model.encoder_weights))
         if config.distill_weight and config.trainable.decoder == "full":
