@@ -90,6 +90,8 @@ class AudioLLMConfig:
     transcript_no_speech_row: each window's transcript rows start with one more row, Whisper's own
         probability that the window holds no speech (its <|nocaptions|> token after <|startoftranscript|>)
         times the LLM's embedding of the words "no speech": Whisper writes words for silence and noise.
+    transcript_language_row: one more transcript row per window, after the no-speech row: Whisper's language
+        identification (its probabilities over its languages) times the LLM's embeddings of their names.
     transcript_reader: the Whisper source (e.g. "whisper-base") whose decoder reads the encoder's states;
         the model's folder carries its weights, trained parts carry only the name.
     """
@@ -115,6 +117,7 @@ class AudioLLMConfig:
     frame_rows: bool = True
     frame_row_pool: int = 1
     transcript_no_speech_row: bool = False
+    transcript_language_row: bool = False
 
     def __post_init__(self) -> None:
         if self.adaptor not in ADAPTORS:
@@ -134,8 +137,9 @@ class AudioLLMConfig:
         if self.frame_row_pool < 1 or (self.frame_row_pool > 1 and self.flavour != "audiollm"):
             raise ConfigError(f"frame_row_pool is a number of frame rows averaged into one (at least 1; more only "
                               f"in flavour 'audiollm'), got {self.frame_row_pool}")
-        if self.transcript_no_speech_row and not self.transcript_rows_per_second:
-            raise ConfigError("transcript_no_speech_row is one of the transcript rows: it needs transcript rows")
+        if (self.transcript_no_speech_row or self.transcript_language_row) and not self.transcript_rows_per_second:
+            raise ConfigError("transcript_no_speech_row and transcript_language_row are transcript rows: "
+                              "they need transcript rows")
         if not self.frame_rows and not self.transcript_rows_per_second:
             raise ConfigError("frame_rows: false leaves a window no rows for what was said: it needs transcript rows")
         if self.window_strategy not in WINDOW_STRATEGIES:
@@ -215,12 +219,12 @@ class AudioLLMConfig:
     def transcript_rows_for(self, mel_frames: int) -> int:
         """Transcript rows of a window of `mel_frames` real log-mel frames (100 per second): one per
         transcript_rows_per_second of audio, rounded up, plus one for the end of text; at most what
-        Whisper's decoder can write (its positions less the 4 of its prompt); plus the no-speech row."""
+        Whisper's decoder can write (its positions less the 4 of its prompt); plus the no-speech and language rows."""
         if not self.transcript_rows_per_second:
             return 0
         rows = -int(-mel_frames * self.transcript_rows_per_second // 100) + 1
         rows = min(rows, int(self.speech_config.get("max_target_positions", 448)) - 4)
-        return rows + int(self.transcript_no_speech_row)
+        return rows + int(self.transcript_no_speech_row) + int(self.transcript_language_row)
 
     # ---- (de)serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict:

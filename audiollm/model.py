@@ -103,7 +103,7 @@ class AudioLLM(nn.Module):
         )
         self.speech_voice_adapter = self._voice_summary(config)
         self.speech_transcriber = (TranscriptReader(config.whisper_config(), config.decoder_width, config.adaptor_dropout,
-                                                    config.transcript_no_speech_row)
+                                                    config.transcript_no_speech_row, config.transcript_language_row)
                                    if config.transcript_rows_per_second else None)
         self.text_decoder = AutoModelForCausalLM.from_config(config.decoder_config())
 

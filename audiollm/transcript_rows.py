@@ -21,7 +21,9 @@ With config.transcript_no_speech_row, one row comes first: p(<|nocaptions|> | <|
 probability Whisper gives to there being no speech (the token Whisper's own no-speech test reads), times
 the LLM's embedding of the words "no speech". Whisper writes words for silence and noise; this row tells
 the LLM how little to trust them (on the corpus's speech-free clips it is 0.7-0.97, on speech mostly
-under 0.3: docs/training.md).
+under 0.3: docs/training.md). With config.transcript_language_row, one row follows it: Whisper's language
+identification at the same place (its probabilities over its language tokens) times the LLM's embeddings of
+those languages' names, the language Whisper hears in the LLM's own words.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from torch import nn
 from transformers import AutoTokenizer, WhisperConfig
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.models.whisper.modeling_whisper import WhisperDecoder
+from transformers.models.whisper.tokenization_whisper import LANGUAGES as WHISPER_LANGUAGES
 
 from audiollm.errors import ConfigError
 
@@ -56,19 +59,18 @@ class Reading(NamedTuple):
     top_probabilities: torch.Tensor
     top_tokens: torch.Tensor
     no_speech: torch.Tensor
+    languages: torch.Tensor | None
 
 
 class TranscriptReader(nn.Module):
     """Whisper's decoder plus the map from its states to decoder-width rows (see module docstring)."""
 
     def __init__(self, whisper_config: WhisperConfig, decoder_width: int, dropout: float = 0.1,
-                 no_speech_row: bool = False):
+                 no_speech_row: bool = False, language_row: bool = False):
         super().__init__()
         self.decoder = WhisperDecoder(whisper_config)
         width = whisper_config.d_model
         self.register_buffer("token_rows", torch.zeros(whisper_config.vocab_size, decoder_width))
-        # The no-speech row's words (module docstring); no buffer, no key, without the row.
-        self.no_speech_words = (nn.Buffer(torch.zeros(decoder_width)) if no_speech_row else None)
         self.correction = nn.Sequential(nn.Linear(width, 4 * width), nn.SiLU(), nn.Dropout(dropout),
                                         nn.Linear(4 * width, decoder_width))
         nn.init.zeros_(self.correction[3].weight)  # starts as the token mixture alone
@@ -79,10 +81,34 @@ class TranscriptReader(nn.Module):
         self.prompt_tail = [whisper_config.no_timestamps_token_id]
         languages = getattr(whisper_config, "lang_to_id", None) or {}
         self.languages = sorted(languages.values())
+        self.language_codes = [code.strip("<|>") for code, _ in sorted(languages.items(), key=lambda item: item[1])]
         tasks = getattr(whisper_config, "task_to_id", None) or {}
         if self.languages:  # multilingual: <|lang|> is detected, then <|transcribe|>
             self.prompt_tail = [tasks["transcribe"], whisper_config.no_timestamps_token_id]
         self.suppressed = [t for t in (whisper_config.suppress_tokens or []) if t < self.end]
+        self.make_head_rows(no_speech_row, language_row, decoder_width)
+
+    def make_head_rows(self, no_speech_row: bool, language_row: bool, decoder_width: int) -> None:
+        """The head rows' word tables (module docstring), zeros until `fill_head_rows`: the words "no speech"
+        (D,) and the names of Whisper's languages in token order (languages, D). None, and no key, without
+        the row. They hold no trained weights, so a trained reader may gain or drop them."""
+        if language_row and not self.languages:
+            raise ConfigError("transcript_language_row needs a multilingual Whisper (one that identifies languages)")
+        device = self.token_rows.device
+        self.register_buffer("no_speech_words", torch.zeros(decoder_width, device=device) if no_speech_row else None)
+        self.register_buffer("language_words", torch.zeros(len(self.languages), decoder_width, device=device)
+                             if language_row else None)
+
+    @torch.no_grad()  # fixed tables, like token_rows: no graph back to the embeddings
+    def fill_head_rows(self, llm_tokenizer, llm_embeddings: torch.Tensor) -> None:
+        """Write the head rows' word tables from the LLM's tokenizer and input embeddings."""
+        if self.no_speech_words is not None:
+            words = llm_tokenizer(NO_SPEECH_WORDS, add_special_tokens=False).input_ids
+            self.no_speech_words.copy_(llm_embeddings[words].float().mean(0))
+        if self.language_words is not None:
+            names = [" " + WHISPER_LANGUAGES.get(code, code).title() for code in self.language_codes]
+            for row, ids in enumerate(llm_tokenizer(names, add_special_tokens=False).input_ids):
+                self.language_words[row] = llm_embeddings[ids].float().mean(0)
 
     def train(self, mode: bool = True):
         """Whisper's decoder always runs as at inference (no dropout); only the correction trains."""
@@ -93,7 +119,8 @@ class TranscriptReader(nn.Module):
     def forward(self, encoder_states: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """(W, 1500, C) encoder states of 30 s padded windows and (W,) row counts (the no-speech row
         included) -> (W, max rows, D)."""
-        text_rows = rows - int(self.no_speech_words is not None)
+        head = [self.no_speech_words is not None, self.language_words is not None]
+        text_rows = rows - sum(head)
         steps = int(text_rows.max())
         reading = self.read(encoder_states, steps)
         mixture = (reading.top_probabilities.unsqueeze(-1) * self.token_rows[reading.top_tokens].float()).sum(-2)
@@ -102,10 +129,12 @@ class TranscriptReader(nn.Module):
         out = out * keep.unsqueeze(-1).to(out.dtype)
         # Every window ended before the longest count: the rest are the zeros after the end.
         out = nn.functional.pad(out, (0, 0, 0, steps - out.shape[1]))
-        if self.no_speech_words is None:
-            return out
-        no_speech = reading.no_speech[:, None, None] * self.no_speech_words.float()  # (W, 1, D)
-        return torch.cat([no_speech.to(out.dtype), out], dim=1)
+        first = []  # the head rows, each (W, 1, D)
+        if self.no_speech_words is not None:
+            first.append(reading.no_speech[:, None, None] * self.no_speech_words.float())
+        if self.language_words is not None:
+            first.append((reading.languages @ self.language_words.float())[:, None])
+        return torch.cat([row.to(out.dtype) for row in first] + [out], dim=1)
 
     @torch.no_grad()
     def read(self, encoder_states: torch.Tensor, steps: int) -> "Reading":
@@ -115,7 +144,8 @@ class TranscriptReader(nn.Module):
         states read before the window's end of text (the state that predicts the end is kept), and at
         each state Whisper's TOP_TOKENS likeliest text tokens with their probabilities (W, S, TOP_TOKENS),
         taken from the logits that chose the next token (the end's mass is no token's), and the (W,)
-        probability of <|nocaptions|> where Whisper reads <|startoftranscript|>.
+        probability of <|nocaptions|> where Whisper reads <|startoftranscript|> and there its (W, languages)
+        probabilities over its language tokens (None for an English-only Whisper).
         Each window attends only to its own states and tokens, so batching never changes its rows.
         """
         windows = encoder_states.shape[0]
@@ -126,10 +156,11 @@ class TranscriptReader(nn.Module):
         start = torch.full((windows, 1), self.start, dtype=torch.long, device=device)
         first = self._logits(self._step(start, encoder_states, cache)).float()
         no_speech = first.softmax(-1)[:, self.no_speech_token]
-        ids = start[:, :0]
+        ids, heard = start[:, :0], None
         if self.languages:
             languages = torch.tensor(self.languages, device=device)
-            ids = languages[first[:, languages].argmax(-1)][:, None]
+            heard = first[:, languages].softmax(-1)
+            ids = languages[heard.argmax(-1)][:, None]
         ids = torch.cat([ids, torch.tensor(self.prompt_tail, device=device).expand(windows, -1)], dim=1)
         states, alive, top_probabilities, top_tokens = [], [], [], []
         finished = torch.zeros(windows, dtype=torch.bool, device=device)
@@ -147,7 +178,7 @@ class TranscriptReader(nn.Module):
                 break
             ids = following[:, None]
         stack = functools.partial(torch.stack, dim=1)
-        return Reading(stack(states), stack(alive), stack(top_probabilities), stack(top_tokens), no_speech)
+        return Reading(stack(states), stack(alive), stack(top_probabilities), stack(top_tokens), no_speech, heard)
 
     def _step(self, ids: torch.Tensor, encoder_states: torch.Tensor, cache) -> torch.Tensor:
         """Feed `ids` (W, n) after what the cache holds; the (W, C) last hidden state."""
@@ -185,27 +216,33 @@ def token_rows(whisper_tokenizer, llm_tokenizer, llm_embeddings: torch.Tensor, v
 
 
 def set_transcript_rows(model, rows_per_second: float, whisper_source: str | None,
-                        tokenizer_folder: str | Path | None = None, no_speech_row: bool = False) -> bool:
+                        tokenizer_folder: str | Path | None = None, no_speech_row: bool = False,
+                        language_row: bool = False) -> bool:
     """Give `model` transcript rows at this rate (0: none), read by `whisper_source`'s decoder, with or without
-    the no-speech row. A model that has a reader keeps it; one without gets a fresh one, whose token table
-    needs the LLM's tokenizer: it is read from `tokenizer_folder` (a model folder) then, and only then.
-    Returns whether a fresh reader was made."""
+    the no-speech and language rows. A model that has a reader keeps it (gaining or dropping head rows); one
+    without gets a fresh one. Token and head-row tables need the LLM's tokenizer: it is read from
+    `tokenizer_folder` (a model folder) when a table is made, and only then. Returns whether a fresh reader
+    was made."""
     reader = model.speech_transcriber
-    if rows_per_second and reader is not None and (reader.no_speech_words is not None) != no_speech_row:
-        raise ConfigError(f"this model's transcript rows {'have' if reader.no_speech_words is not None else 'lack'} "
-                          f"the no-speech row; a trained reader cannot change that")
     model.config = dataclasses.replace(model.config, transcript_rows_per_second=rows_per_second,
                                        transcript_reader=whisper_source if rows_per_second else None,
-                                       transcript_no_speech_row=bool(rows_per_second and no_speech_row))
+                                       transcript_no_speech_row=bool(rows_per_second and no_speech_row),
+                                       transcript_language_row=bool(rows_per_second and language_row))
     if not rows_per_second:
         model.speech_transcriber = None
         return False
-    if reader is not None:
+    heads = (no_speech_row, language_row)
+    if reader is not None and heads == (reader.no_speech_words is not None, reader.language_words is not None):
         return False
     if tokenizer_folder is None:
-        raise ConfigError("giving a model transcript rows needs its tokenizer (for the token table)")
-    attach_transcript_reader(model, whisper_source, AutoTokenizer.from_pretrained(tokenizer_folder))
-    return True
+        raise ConfigError("giving a model transcript rows needs its tokenizer (for the token and head-row tables)")
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
+    if reader is None:
+        attach_transcript_reader(model, whisper_source, tokenizer)
+        return True
+    reader.make_head_rows(*heads, model.config.decoder_width)
+    reader.fill_head_rows(tokenizer, model.text_decoder.get_input_embeddings().weight)
+    return False
 
 
 def attach_transcript_reader(model, whisper_source: str, llm_tokenizer) -> None:
@@ -223,12 +260,9 @@ def attach_transcript_reader(model, whisper_source: str, llm_tokenizer) -> None:
     decoder_side = {key: value for key, value in config.to_dict().items() if key in READER_FIELDS}
     model.config = dataclasses.replace(model.config, speech_config={**model.config.speech_config, **decoder_side})
     reader = TranscriptReader(model.config.whisper_config(), model.config.decoder_width, model.config.adaptor_dropout,
-                              model.config.transcript_no_speech_row)
+                              model.config.transcript_no_speech_row, model.config.transcript_language_row)
     reader.decoder.load_state_dict(whisper.model.model.decoder.state_dict())
     embeddings = model.text_decoder.get_input_embeddings().weight
     reader.token_rows.copy_(token_rows(whisper.tokenizer, llm_tokenizer, embeddings, config.vocab_size))
-    if reader.no_speech_words is not None:
-        words = llm_tokenizer(NO_SPEECH_WORDS, add_special_tokens=False).input_ids
-        with torch.no_grad():  # a fixed table, like token_rows: no graph back to the embeddings
-            reader.no_speech_words.copy_(embeddings[words].float().mean(0))
+    reader.fill_head_rows(llm_tokenizer, embeddings)
     model.speech_transcriber = reader.to(device=model.device, dtype=model.dtype).train(model.training)

@@ -13,7 +13,9 @@ from tiny_models import tiny_config, tiny_tokenizer, tiny_whisper_fields
 from audiollm.errors import ConfigError, PromptError
 from audiollm.model import AudioLLM
 from audiollm.processor import AudioLLMProcessor, Turn
-from audiollm.transcript_rows import TOP_TOKENS, token_rows
+from transformers import WhisperConfig
+
+from audiollm.transcript_rows import TOP_TOKENS, TranscriptReader, token_rows
 
 # A tiny multilingual-style Whisper vocabulary: text tokens 0..49, then its special tokens.
 END, START, TRANSCRIBE, NO_TIMESTAMPS = 50, 51, 54, 55
@@ -157,7 +159,7 @@ def test_the_no_speech_row_is_whispers_no_speech_probability_times_the_words():
     assert 0 < no_speech < 1
     assert torch.allclose(rows[0], no_speech * model.speech_transcriber.no_speech_words, atol=1e-6)
     assert torch.allclose(rows[1:], text_rows, atol=1e-5)  # the rest are the rows a reader without it writes
-    with pytest.raises(ConfigError, match="needs transcript rows"):
+    with pytest.raises(ConfigError, match="need transcript rows"):
         tiny_config("meralion-v1", encoder_input="real", transcript_no_speech_row=True)
 
 
@@ -184,3 +186,29 @@ def test_pooled_frame_rows_average_groups_of_the_adaptors_rows_and_never_depend_
     assert torch.allclose(pooled, means, atol=1e-5)
     with pytest.raises(ConfigError, match="frame_row_pool"):
         tiny_config("meralion-v1", frame_row_pool=0)
+
+
+def test_the_language_row_is_whispers_language_identification_over_the_llms_names(tmp_path):
+    from audiollm.transcript_rows import set_transcript_rows
+
+    model, processor = _model(rate=4.0, seed=4, transcript_no_speech_row=True)
+    processor.save_pretrained(tmp_path / "m")  # the tokenizer the head-row tables are read from
+    # A trained reader gains the language row: it holds no trained weights.
+    assert not set_transcript_rows(model, 4.0, "tiny", tmp_path / "m", no_speech_row=True, language_row=True)
+    reader = model.speech_transcriber
+    embeddings = model.text_decoder.get_input_embeddings().weight
+    english = processor.tokenizer(" English", add_special_tokens=False).input_ids
+    assert torch.allclose(reader.language_words[0], embeddings[english].mean(0))  # <|en|> (52) comes first
+    clip = [[Turn("user", "x", [_tone(2.0, 300)])]]
+    processor = AudioLLMProcessor(processor.tokenizer, model.config)  # prompts count the model's rows
+    assert (processor(clip)["input_ids"] == model.config.speech_token_index).sum() == 7 + 2 + 9
+    features = processor(clip)["transcript_features"]
+    with torch.no_grad():
+        states = model.speech_encoder(features).last_hidden_state
+        rows = reader(states, torch.tensor([11]))[0]
+        start = reader.decoder(input_ids=torch.tensor([[START]]), encoder_hidden_states=states).last_hidden_state
+        heard = reader._logits(start[:, -1])[0, [52, 53]].softmax(-1)
+    assert torch.allclose(rows[1], heard @ reader.language_words, atol=1e-5)
+    english_only = WhisperConfig(**{**tiny_whisper_fields(), **SPECIALS, "lang_to_id": {}})
+    with pytest.raises(ConfigError, match="multilingual"):
+        TranscriptReader(english_only, 32, language_row=True)

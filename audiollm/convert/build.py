@@ -137,6 +137,7 @@ def describe_model(name: str) -> dict:
         "transcript_rows_per_second": config.transcript_rows_per_second,
         "transcript_reader": config.transcript_reader,
         "transcript_no_speech_row": config.transcript_no_speech_row,
+        "transcript_language_row": config.transcript_language_row,
         "frame_rows": config.frame_rows,
         "frame_row_pool": config.frame_row_pool,
         "window_seconds": config.window_seconds,

@@ -49,6 +49,9 @@ class ModelSpec:
     # With transcript_rows: Whisper's no-speech probability as one more row (AudioLLMConfig.transcript_no_speech_row);
     # null keeps the model's.
     no_speech_row: bool | None = None
+    # With transcript_rows: Whisper's language identification as one more row (AudioLLMConfig.transcript_language_row);
+    # null keeps the model's.
+    language_row: bool | None = None
     # false: no rows of stacked frames (AudioLLMConfig.frame_rows); null keeps the model's.
     frame_rows: bool | None = None
     # Frame rows averaged in groups of this many (AudioLLMConfig.frame_row_pool); null keeps the model's.

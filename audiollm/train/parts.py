@@ -125,7 +125,7 @@ def merge_trained_parts(model: AudioLLM, path: str | Path, tokenizer_folder: str
         model.set_voice_rows(trained.voice_rows)
         model.config = trained
         set_transcript_rows(model, trained.transcript_rows_per_second, trained.transcript_reader, tokenizer_folder,
-                            trained.transcript_no_speech_row)
+                            trained.transcript_no_speech_row, trained.transcript_language_row)
     state = model.state_dict()
     with torch.no_grad():
         for key, tensor in tensors.items():

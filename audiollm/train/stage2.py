@@ -73,9 +73,10 @@ class InstructionTuning:
         fresh_voice_rows = (config.model.voice_rows is not None
                             and model.set_voice_rows(config.model.voice_rows, seed=config.seed))
         if config.model.transcript_rows is not None:
-            no_speech_row = config.model.no_speech_row
+            no_speech_row, language_row = config.model.no_speech_row, config.model.language_row
             set_transcript_rows(model, config.model.transcript_rows, config.model.transcript_reader, self.base_folder,
-                                model.config.transcript_no_speech_row if no_speech_row is None else no_speech_row)
+                                model.config.transcript_no_speech_row if no_speech_row is None else no_speech_row,
+                                model.config.transcript_language_row if language_row is None else language_row)
         if config.model.frame_rows is not None:
             model.config = dataclasses.replace(model.config, frame_rows=config.model.frame_rows)
         if config.model.frame_row_pool is not None:
