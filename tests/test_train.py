@@ -612,6 +612,15 @@ def test_data_weights_repeat_or_thin_the_main_phase_by_task_and_language():
     assert [split_copies[f"long{i}"] for i in range(4)] == [6] * 4 and split_copies["asr-zh0"] == 2
     with pytest.raises(ConfigError, match="data.weights.split:dev: no training example"):
         DataOrder(mixed, load_train_config(None, ["steps=30", "data.weights={'split:dev': 2}"]))
+    # "no_speech" multiplies the speech-free clips' weight, whatever their task and language.
+    silent = [Example(id=f"silent{i}", task="asr", instruction="x", answer="[no speech]", duration=3.0, language="zh",
+                      meta={"no_speech": True}) for i in range(3)]
+    with_silence = SimpleNamespace(train_examples=spoken + silent, text_examples=[])
+    silence_copies = Counter(e.id for e in DataOrder(with_silence, load_train_config(
+        None, ["steps=300", "batch_size=4", "data.weights={'asr:zh': 2, no_speech: 4}"])).pool)
+    assert [silence_copies[f"silent{i}"] for i in range(3)] == [8] * 3 and silence_copies["asr-zh0"] == 2
+    with pytest.raises(ConfigError, match="data.weights.no_speech: no training example"):
+        DataOrder(task, load_train_config(None, ["steps=30", "data.weights={no_speech: 2}"]))
     for bad in ("{asr: -1}", "{speech: 2}", "{'asr:zh:x': 1}", "{'split:': 2}"):
         with pytest.raises(ConfigError, match="data.weights"):
             load_train_config(None, ["steps=30", f"data.weights={bad}"])

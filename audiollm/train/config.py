@@ -105,7 +105,7 @@ class DataSpec:
     tasks: list[str] = field(default_factory=list)  # empty: all tasks
     # Copies per epoch of the main phase's examples, by "task" or "task:language" (the more specific key
     # wins; unnamed: 1), times the weight of "split:NAME" if given. 2 repeats each, 0.5 keeps half of
-    # them, 0 leaves them out. {"asr:zh": 2, "split:train_long": 10}
+    # them, 0 leaves them out; "no_speech" multiplies the speech-free clips' weight. {"asr:zh": 2, "split:train_long": 10}
     weights: dict[str, float] = field(default_factory=dict)
     # Train on rows marked meta.non_commercial (e.g. UQM's CC BY-NC-SA voice lines). The run's trained parts
     # then say so, and `python -m audiollm.default` refuses to ship them.
@@ -205,9 +205,10 @@ class TrainConfig:
         for setting, weights in (("data.weights", self.data.weights), ("align.weights", self.align.weights)):
             for key, weight in weights.items():
                 head, _, tail = key.partition(":")
-                if (head not in TASKS and not (head == "split" and tail)) or key.count(":") > 1 or weight < 0:
-                    raise ConfigError(f"{setting}.{key}: keys are a task, task:language ({', '.join(TASKS)}) or "
-                                      f"split:NAME, values copies per epoch (0 or more); got {weight}")
+                known = head in TASKS or (head == "split" and tail) or key == "no_speech"
+                if not known or key.count(":") > 1 or weight < 0:
+                    raise ConfigError(f"{setting}.{key}: keys are a task, task:language ({', '.join(TASKS)}), "
+                                      f"split:NAME or no_speech, values copies per epoch (0 or more); got {weight}")
         if self.batch_size % self.grad_accum:
             raise ConfigError("batch_size must be a multiple of grad_accum")
         if self.steps < 1 or self.batch_size < 1:

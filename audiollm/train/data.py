@@ -91,7 +91,11 @@ class BatchPlan:
 
 
 def _weight_key_matches(key: str, example: Example) -> bool:
-    return key in (example.task, f"{example.task}:{example.language}", f"split:{example.split}")
+    return (key in (example.task, f"{example.task}:{example.language}", f"split:{example.split}")
+            or (key == NO_SPEECH_KEY and bool(example.meta.get("no_speech"))))
+
+
+NO_SPEECH_KEY = "no_speech"  # the weight key of the speech-free clips (silence, noise), whatever their task
 
 
 def weighted_pool(examples: Sequence[Example], weights: dict[str, float], seed: int,
@@ -99,18 +103,21 @@ def weighted_pool(examples: Sequence[Example], weights: dict[str, float], seed: 
     """The examples an epoch of a phase draws from (`setting` names its weights in the recipe): each one
     `weight` times. The weight is that of "task:language", else "task", else 1, times that of
     "split:NAME" if given (so a small manifest, such as train_long, can be drawn more often without
-    naming its tasks). The fraction of a weight is a seeded coin per example, tossed once per run
+    naming its tasks), times that of "no_speech" for the speech-free clips (meta no_speech). The fraction of a weight is a seeded coin per example, tossed once per run
     (1.5: every example once, half of them twice), so the pool and a resumed run agree."""
     if not weights:
         return list(examples)
     for key in weights:
         if not any(_weight_key_matches(key, e) for e in examples):
-            raise ConfigError(f"{setting}.{key}: no training example is {key!r} (task, task:language or split:NAME)")
+            raise ConfigError(f"{setting}.{key}: no training example is {key!r} "
+                              f"(task, task:language, split:NAME or {NO_SPEECH_KEY})")
     rng = random.Random(seed * 104_729 + 1)
     pool = []
     for example in examples:
         weight = weights.get(f"{example.task}:{example.language}", weights.get(example.task, 1.0))
         weight *= weights.get(f"split:{example.split}", 1.0)
+        if example.meta.get("no_speech"):
+            weight *= weights.get(NO_SPEECH_KEY, 1.0)
         copies = int(weight) + (rng.random() < weight - int(weight))
         pool += [example] * copies
     return pool
