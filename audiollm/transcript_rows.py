@@ -86,29 +86,32 @@ class TranscriptReader(nn.Module):
         if self.languages:  # multilingual: <|lang|> is detected, then <|transcribe|>
             self.prompt_tail = [tasks["transcribe"], whisper_config.no_timestamps_token_id]
         self.suppressed = [t for t in (whisper_config.suppress_tokens or []) if t < self.end]
-        self.make_head_rows(no_speech_row, language_row, decoder_width)
+        self.make_head_rows(no_speech_row, language_row)
 
-    def make_head_rows(self, no_speech_row: bool, language_row: bool, decoder_width: int) -> None:
+    @property
+    def head_rows(self) -> tuple[bool, bool]:
+        """Whether the reader writes the no-speech row and the language row (before the text rows)."""
+        return self.no_speech_words is not None, self.language_words is not None
+
+    def make_head_rows(self, no_speech_row: bool, language_row: bool) -> None:
         """The head rows' word tables (module docstring), zeros until `fill_head_rows`: the words "no speech"
         (D,) and the names of Whisper's languages in token order (languages, D). None, and no key, without
         the row. They hold no trained weights, so a trained reader may gain or drop them."""
         if language_row and not self.languages:
             raise ConfigError("transcript_language_row needs a multilingual Whisper (one that identifies languages)")
-        device = self.token_rows.device
-        self.register_buffer("no_speech_words", torch.zeros(decoder_width, device=device) if no_speech_row else None)
-        self.register_buffer("language_words", torch.zeros(len(self.languages), decoder_width, device=device)
+        width, device = self.token_rows.shape[1], self.token_rows.device
+        self.register_buffer("no_speech_words", torch.zeros(width, device=device) if no_speech_row else None)
+        self.register_buffer("language_words", torch.zeros(len(self.languages), width, device=device)
                              if language_row else None)
 
     @torch.no_grad()  # fixed tables, like token_rows: no graph back to the embeddings
     def fill_head_rows(self, llm_tokenizer, llm_embeddings: torch.Tensor) -> None:
         """Write the head rows' word tables from the LLM's tokenizer and input embeddings."""
         if self.no_speech_words is not None:
-            words = llm_tokenizer(NO_SPEECH_WORDS, add_special_tokens=False).input_ids
-            self.no_speech_words.copy_(llm_embeddings[words].float().mean(0))
+            self.no_speech_words.copy_(phrase_rows(llm_tokenizer, llm_embeddings, [NO_SPEECH_WORDS])[0])
         if self.language_words is not None:
             names = [" " + WHISPER_LANGUAGES.get(code, code).title() for code in self.language_codes]
-            for row, ids in enumerate(llm_tokenizer(names, add_special_tokens=False).input_ids):
-                self.language_words[row] = llm_embeddings[ids].float().mean(0)
+            self.language_words.copy_(phrase_rows(llm_tokenizer, llm_embeddings, names))
 
     def train(self, mode: bool = True):
         """Whisper's decoder always runs as at inference (no dropout); only the correction trains."""
@@ -119,8 +122,7 @@ class TranscriptReader(nn.Module):
     def forward(self, encoder_states: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """(W, 1500, C) encoder states of 30 s padded windows and (W,) row counts (the no-speech row
         included) -> (W, max rows, D)."""
-        head = [self.no_speech_words is not None, self.language_words is not None]
-        text_rows = rows - sum(head)
+        text_rows = rows - sum(self.head_rows)
         steps = int(text_rows.max())
         reading = self.read(encoder_states, steps)
         mixture = (reading.top_probabilities.unsqueeze(-1) * self.token_rows[reading.top_tokens].float()).sum(-2)
@@ -207,12 +209,20 @@ def token_rows(whisper_tokenizer, llm_tokenizer, llm_embeddings: torch.Tensor, v
     """
     end = whisper_tokenizer.eos_token_id
     texts = [whisper_tokenizer.decode([token]) for token in range(end)]
-    pieces = llm_tokenizer(texts, add_special_tokens=False).input_ids
     table = torch.zeros(vocab_size, llm_embeddings.shape[1])
-    for token, (text, ids) in enumerate(zip(texts, pieces)):
-        if ids and text and "\ufffd" not in text:
-            table[token] = llm_embeddings[ids].float().mean(0)
+    table[:end] = phrase_rows(llm_tokenizer, llm_embeddings, texts)
+    table[[token for token, text in enumerate(texts) if not text or "\ufffd" in text]] = 0
     return table
+
+
+@torch.no_grad()
+def phrase_rows(llm_tokenizer, llm_embeddings: torch.Tensor, texts: list[str]) -> torch.Tensor:
+    """(len(texts), D) float rows: each text's LLM input embedding rows averaged (zeros for no tokens)."""
+    rows = torch.zeros(len(texts), llm_embeddings.shape[1])
+    for row, ids in enumerate(llm_tokenizer(texts, add_special_tokens=False).input_ids):
+        if ids:
+            rows[row] = llm_embeddings[ids].float().mean(0)
+    return rows
 
 
 def set_transcript_rows(model, rows_per_second: float, whisper_source: str | None,
@@ -232,7 +242,7 @@ def set_transcript_rows(model, rows_per_second: float, whisper_source: str | Non
         model.speech_transcriber = None
         return False
     heads = (no_speech_row, language_row)
-    if reader is not None and heads == (reader.no_speech_words is not None, reader.language_words is not None):
+    if reader is not None and heads == reader.head_rows:
         return False
     if tokenizer_folder is None:
         raise ConfigError("giving a model transcript rows needs its tokenizer (for the token and head-row tables)")
@@ -240,7 +250,7 @@ def set_transcript_rows(model, rows_per_second: float, whisper_source: str | Non
     if reader is None:
         attach_transcript_reader(model, whisper_source, tokenizer)
         return True
-    reader.make_head_rows(*heads, model.config.decoder_width)
+    reader.make_head_rows(*heads)
     reader.fill_head_rows(tokenizer, model.text_decoder.get_input_embeddings().weight)
     return False
 

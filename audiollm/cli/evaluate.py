@@ -153,7 +153,8 @@ def _evaluate(args) -> int:
     """The scoring run behind `audiollm eval --model ...`."""
     from pathlib import Path
 
-    from audiollm.evaluate.data import EvalSet, is_no_speech, load_eval_set
+    from audiollm.data.manifest import is_no_speech
+    from audiollm.evaluate.data import EvalSet, load_eval_set
     from audiollm.evaluate.pipeline import evaluate, limit_sets
     from audiollm.evaluate.runner import Decoding
 

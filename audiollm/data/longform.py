@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from audiollm.audio import load_audio as load_audio_file
-from audiollm.data.manifest import Example, read_manifest, write_manifest
+from audiollm.data.manifest import Example, is_no_speech, read_manifest, write_manifest
 from audiollm.errors import ConfigError
 
 SAMPLE_RATE = 16000
@@ -135,7 +135,7 @@ def long_sqa_item(pool: FillerPool, question: Example, target: float, name: str,
 def _speech_by_language(examples: Sequence[Example], task: str) -> dict[str, list[Example]]:
     groups: dict[str, list[Example]] = defaultdict(list)
     for example in examples:
-        if example.task == task and example.audio is not None and not example.meta.get("no_speech"):
+        if example.task == task and example.audio is not None and not is_no_speech(example):
             groups[example.language].append(example)
     return groups
 

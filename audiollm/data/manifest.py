@@ -59,6 +59,11 @@ class Example:
         return json.dumps(row, ensure_ascii=False)
 
 
+def is_no_speech(example: Example) -> bool:
+    """Silence/noise clips (meta no_speech): their answer says there is no speech."""
+    return bool(example.meta.get("no_speech"))
+
+
 def read_manifest(path: str | Path) -> list[Example]:
     """Read a JSONL manifest; audio paths resolve relative to its folder. Bad lines raise ConfigError."""
     path = Path(path)

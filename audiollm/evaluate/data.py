@@ -182,11 +182,6 @@ def target_language(example: Example) -> str | None:
     return example.meta.get("target_language") or example.language
 
 
-def is_no_speech(example: Example) -> bool:
-    """Silence/noise clips: scored for hallucination, not WER."""
-    return bool(example.meta.get("no_speech"))
-
-
 def subsets_of(example: Example, source: str) -> list[str]:
     """Report rows this example counts in: all, its split, its language (pair for ST), the attribute a
     PARA question asks about, its source."""

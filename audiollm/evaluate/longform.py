@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Sequence
 
 from audiollm.data.longform import FillerPool, long_asr_item, long_sqa_item
-from audiollm.data.manifest import write_manifest
+from audiollm.data.manifest import is_no_speech, write_manifest
 from audiollm.errors import ConfigError
-from audiollm.evaluate.data import EvalSet, is_no_speech, load_audio
+from audiollm.evaluate.data import EvalSet, load_audio
 
 DEFAULT_DURATIONS = (20.0, 28.0, 35.0, 60.0, 120.0, 300.0, 600.0)
 MANIFEST_NAME = "test_longform.jsonl"

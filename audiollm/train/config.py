@@ -22,6 +22,8 @@ import yaml
 from audiollm.data.manifest import TASKS
 from audiollm.errors import ConfigError
 
+NO_SPEECH_KEY = "no_speech"  # the data.weights key of the speech-free clips (silence, noise), whatever their task
+
 
 @dataclass
 class ModelSpec:
@@ -205,10 +207,10 @@ class TrainConfig:
         for setting, weights in (("data.weights", self.data.weights), ("align.weights", self.align.weights)):
             for key, weight in weights.items():
                 head, _, tail = key.partition(":")
-                known = head in TASKS or (head == "split" and tail) or key == "no_speech"
+                known = head in TASKS or (head == "split" and tail) or key == NO_SPEECH_KEY
                 if not known or key.count(":") > 1 or weight < 0:
                     raise ConfigError(f"{setting}.{key}: keys are a task, task:language ({', '.join(TASKS)}), "
-                                      f"split:NAME or no_speech, values copies per epoch (0 or more); got {weight}")
+                                      f"split:NAME or {NO_SPEECH_KEY}, values copies per epoch (0 or more); got {weight}")
         if self.batch_size % self.grad_accum:
             raise ConfigError("batch_size must be a multiple of grad_accum")
         if self.steps < 1 or self.batch_size < 1:

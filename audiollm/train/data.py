@@ -17,9 +17,10 @@ import numpy as np
 
 from audiollm.audio import load_audio
 from audiollm.data.instructions import LANGUAGE_NAMES, pick_instruction
-from audiollm.data.manifest import Example, read_manifest
+from audiollm.data.manifest import Example, is_no_speech, read_manifest
 from audiollm.errors import ConfigError
 from audiollm.processor import Turn
+from audiollm.train.config import NO_SPEECH_KEY
 
 
 def non_commercial_rows(examples: Sequence[Example]) -> int:
@@ -92,10 +93,7 @@ class BatchPlan:
 
 def _weight_key_matches(key: str, example: Example) -> bool:
     return (key in (example.task, f"{example.task}:{example.language}", f"split:{example.split}")
-            or (key == NO_SPEECH_KEY and bool(example.meta.get("no_speech"))))
-
-
-NO_SPEECH_KEY = "no_speech"  # the weight key of the speech-free clips (silence, noise), whatever their task
+            or (key == NO_SPEECH_KEY and is_no_speech(example)))
 
 
 def weighted_pool(examples: Sequence[Example], weights: dict[str, float], seed: int,
@@ -103,8 +101,9 @@ def weighted_pool(examples: Sequence[Example], weights: dict[str, float], seed: 
     """The examples an epoch of a phase draws from (`setting` names its weights in the recipe): each one
     `weight` times. The weight is that of "task:language", else "task", else 1, times that of
     "split:NAME" if given (so a small manifest, such as train_long, can be drawn more often without
-    naming its tasks), times that of "no_speech" for the speech-free clips (meta no_speech). The fraction of a weight is a seeded coin per example, tossed once per run
-    (1.5: every example once, half of them twice), so the pool and a resumed run agree."""
+    naming its tasks), times that of "no_speech" for the speech-free clips (meta no_speech). The
+    fraction of a weight is a seeded coin per example, tossed once per run (1.5: every example once, half
+    of them twice), so the pool and a resumed run agree."""
     if not weights:
         return list(examples)
     for key in weights:
@@ -116,7 +115,7 @@ def weighted_pool(examples: Sequence[Example], weights: dict[str, float], seed: 
     for example in examples:
         weight = weights.get(f"{example.task}:{example.language}", weights.get(example.task, 1.0))
         weight *= weights.get(f"split:{example.split}", 1.0)
-        if example.meta.get("no_speech"):
+        if is_no_speech(example):
             weight *= weights.get(NO_SPEECH_KEY, 1.0)
         copies = int(weight) + (rng.random() < weight - int(weight))
         pool += [example] * copies

@@ -16,6 +16,7 @@ from safetensors.torch import save_file
 from transformers.modeling_outputs import BaseModelOutput
 
 from audiollm.audio import load_audio, log_mel_spectrogram
+from audiollm.data.manifest import is_no_speech
 from audiollm.errors import ConfigError
 from audiollm.model import whisper_encoder_states
 from audiollm.train.config import TrainConfig
@@ -28,7 +29,7 @@ _EVAL_GENERATIONS = 16
 
 def _asr_only(examples: list) -> list:
     """Examples Whisper can learn from: ASR with a transcript (no-speech clips have no Whisper target)."""
-    return [e for e in examples if e.task == "asr" and not e.meta.get("no_speech")]
+    return [e for e in examples if e.task == "asr" and not is_no_speech(e)]
 
 
 class TrimmedWhisper(torch.nn.Module):
