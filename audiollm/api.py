@@ -160,12 +160,12 @@ class AudioAssistant:
     def respond(self, requests: Sequence[SpeechRequest]) -> list[str]:
         """The Responder interface: one answer per request (grouped by decoding settings).
 
-        ASR requests longer than one window are transcribed window by window, as `transcribe` does: the
-        model learned transcripts of clips up to 30 s, and one answer per window keeps long ones whole.
+        ASR requests longer than one transcription window are transcribed window by window, as `transcribe`
+        does: the model learned transcripts of clips up to 30 s, and one answer per window keeps long ones whole.
         """
         answers: list[str | None] = [None] * len(requests)
         groups: dict[tuple, list[int]] = {}
-        window = int(self.processor.config.window_seconds * SAMPLING_RATE)
+        window = int(self.processor.config.transcription_window_seconds * SAMPLING_RATE)
         for index, request in enumerate(requests):
             budget = request.max_new_tokens
             long_asr = request.extra.get("task") == "asr" and request.audio is not None and len(request.audio) > window
@@ -327,7 +327,7 @@ def quantize_int8(model: AudioLLM) -> AudioLLM:
 
 def load(model: str = "default", device: str = "cpu", dtype: str = "float32", batch_size: int = 8,
          quantize: str | None = None, threads: int | str | None = None, windows: str | None = None,
-         max_windows: int | None = None) -> AudioAssistant:
+         max_windows: int | None = None, transcribe_window: float | None = None) -> AudioAssistant:
     """Load an AudioLLM by name: "default" (the embedded model), or a model folder.
 
     quantize: None, or "int8" for CPU inference with an int8 LM head and fp16 decoder layers (`quantize_int8`).
@@ -335,6 +335,8 @@ def load(model: str = "default", device: str = "cpu", dtype: str = "float32", ba
     windows: how long audio is cut, "STRATEGY[:OVERLAP_SECONDS]" ("fixed", "pause", "pause:2"); None keeps
         the model's own (see audiollm/audio/windows.py).
     max_windows: the most 30 s windows one audio may have (0: no cap); None keeps the model's own.
+    transcribe_window: the longest window, in seconds, a transcription is cut into (each transcribed on its
+        own); None keeps the model's own (config.transcribe_window_seconds).
     """
     if dtype not in _DTYPES:
         raise ModelNotFoundError(f"unknown dtype {dtype!r}; choose one of {sorted(_DTYPES)}")
@@ -362,6 +364,8 @@ def load(model: str = "default", device: str = "cpu", dtype: str = "float32", ba
         network.config = with_windows(network.config, windows)
     if max_windows is not None:
         network.config = dataclasses.replace(network.config, max_windows=max_windows or None)
+    if transcribe_window is not None:
+        network.config = dataclasses.replace(network.config, transcribe_window_seconds=transcribe_window)
     if quantize == "int8":
         quantize_int8(network)
     processor = AudioLLMProcessor.from_pretrained(folder, network.config)

@@ -67,6 +67,10 @@ class AudioLLMConfig:
     window_strategy: "fixed" consecutive windows (MERaLiON-2) or "pause" (cut at the quietest moment of
         each window's last 5 s); window_overlap_seconds: how much consecutive windows share.
     max_windows: windows allowed per audio (None: unlimited); longer audio is an error, never dropped.
+    transcribe_window_seconds: transcription cuts audio into windows of at most this length (None: window_seconds),
+        each transcribed on its own. Shorter windows did not help default-v18: on 28 held-out real clips of
+        20-60 s its WER was 12.5% with 30 s windows and 13.6 / 15.5 / 14.6% with 25 / 20 / 15 s
+        (docs/runs/default-v18/), so it ships without one.
     encoder_input: "fixed" pads every window to 30 s, as Whisper and MERaLiON were trained;
         "real" encodes only the real length (far cheaper for short clips; for models trained that way).
     normalize_audio: zero-mean unit-variance waveform before the log-mel (MERaLiON's do_normalize).
@@ -106,6 +110,7 @@ class AudioLLMConfig:
     window_strategy: str = "fixed"
     window_overlap_seconds: float = 0.0
     max_windows: int | None = 10
+    transcribe_window_seconds: float | None = None
     encoder_input: str = "fixed"
     normalize_audio: bool = True
     flavour: str = "audiollm"
@@ -146,6 +151,12 @@ class AudioLLMConfig:
             raise ConfigError(f"window_strategy must be one of {WINDOW_STRATEGIES}, got {self.window_strategy!r}")
         if not 0 <= self.window_overlap_seconds <= self.window_seconds / 4:
             raise ConfigError(f"window_overlap_seconds must be between 0 and {self.window_seconds / 4:g}")
+        if self.transcribe_window_seconds is not None and not (
+                4 * self.window_overlap_seconds <= self.transcribe_window_seconds <= self.window_seconds
+                and self.transcribe_window_seconds > 0):
+            raise ConfigError(f"transcribe_window_seconds must be above 0, at most window_seconds "
+                              f"({self.window_seconds:g}) and at least 4 x window_overlap_seconds, "
+                              f"got {self.transcribe_window_seconds}")
         if self.encoder_input not in ENCODER_INPUTS:
             raise ConfigError(f"encoder_input must be one of {ENCODER_INPUTS}, got {self.encoder_input!r}")
         if self.speech_mlp_scale_factor < 1:
@@ -225,6 +236,11 @@ class AudioLLMConfig:
         rows = -int(-mel_frames * self.transcript_rows_per_second // 100) + 1
         rows = min(rows, int(self.speech_config.get("max_target_positions", 448)) - 4)
         return rows + int(self.transcript_no_speech_row) + int(self.transcript_language_row)
+
+    @property
+    def transcription_window_seconds(self) -> float:
+        """How long the windows that transcription cuts audio into are, at most."""
+        return self.transcribe_window_seconds or self.window_seconds
 
     # ---- (de)serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -124,9 +124,11 @@ class AudioLLMProcessor:
         return expanded
 
     def window_bounds(self, audio) -> list[tuple[int, int]]:
-        """Sample bounds of the windows this model cuts `audio` into (its config's strategy; no cap)."""
+        """Sample bounds of the windows a transcription of `audio` is cut into, each transcribed on its own
+        (the config's strategy, its transcription window length; no cap)."""
         config = self.config
-        return window_bounds(audio, config.window_seconds, config.window_strategy, config.window_overlap_seconds)
+        return window_bounds(audio, config.transcription_window_seconds, config.window_strategy,
+                             config.window_overlap_seconds)
 
     def join_transcripts(self, texts: Sequence[str]) -> str:
         """Window transcripts in order, as one text; words repeated where windows overlap are kept once."""

@@ -11,6 +11,8 @@ writes, beside the corpus's manifests (names that `--data corpus` does not read 
   corpus/train_real_nc.jsonl         UQM lines of TRAIN_VOICES up to 30 s (split train_real_nc)
   corpus/heldout_real_voices.jsonl   every clip of the other voices: UQM's syreen and commander, and the
                                      pocketsphinx, pyannote and moonshine recordings
+  corpus/heldout_real_20_60s.jsonl   those of 20-60 s (28 clips, 14.4 min): where a long-audio setting is
+                                     chosen (e.g. `audiollm eval --transcribe-window`), away from the measure
 Neither holds any of the 30 clips that `audiollm eval --data corpus/test_real.jsonl --limit 30` scores
 (issue #4's real-speech measure), so that measure stays a test: on its 22 clips by the training voices it
 asks for lines never heard, on the other 8 for voices never heard.
@@ -48,6 +50,7 @@ def split(corpus: Path) -> dict[str, int]:
     heldout = [e for e in rest if uqm_voice(e) not in TRAIN_VOICES]
     write_manifest(corpus / f"{TRAIN_SPLIT}.jsonl", train)
     write_manifest(corpus / "heldout_real_voices.jsonl", heldout)
+    write_manifest(corpus / "heldout_real_20_60s.jsonl", [e for e in heldout if 20.0 < e.duration <= 60.0])
     return {"measured": len(measured), "train": len(train), "train_hours": sum(e.duration for e in train) / 3600,
             "heldout": len(heldout), "heldout_minutes": sum(e.duration for e in heldout) / 60}
 

@@ -64,6 +64,23 @@ def test_long_asr_requests_are_answered_window_by_window(assistant):
         assistant.respond([SpeechRequest("Summarise", long_clip, 3, extra={"task": "sds"})])
 
 
+def test_transcription_windows_can_be_shorter_than_the_encoder_window():
+    """transcribe_window_seconds cuts transcriptions and ASR requests into shorter windows, each transcribed on
+    its own; every other request still hears the audio in the encoder's 30 s windows."""
+    short = tiny_assistant(seed=0, batch_size=2, max_windows=1, transcribe_window_seconds=10.0)
+    settings = GenerationSettings(max_new_tokens=3)
+    clip = _tone(25.0, 300)
+    assert [round(s.end - s.start, 3) for s in short.transcribe_segments(clip, settings)] == [10.0, 10.0, 5.0]
+    request = SpeechRequest(TRANSCRIBE, clip, 3, extra={"task": "asr"})
+    assert short.respond([request]) == [short.transcribe(clip, settings)]
+    whole = short.respond([SpeechRequest("Summarise", clip, 3, extra={"task": "sds"})])[0]
+    assert whole == short.chat([[Turn("user", "Summarise", [clip])]], settings)[0]  # one 25 s window, no cap error
+    with pytest.raises(ConfigError, match="transcribe_window_seconds"):
+        tiny_assistant(transcribe_window_seconds=45.0)
+    with pytest.raises(ConfigError, match="transcribe_window_seconds"):
+        tiny_assistant(transcribe_window_seconds=4.0, window_overlap_seconds=2.0)
+
+
 def test_window_policy_can_be_chosen_at_load(assistant):
     config = with_windows(assistant.processor.config, "pause:2")
     assert (config.window_strategy, config.window_overlap_seconds) == ("pause", 2.0)

@@ -279,6 +279,11 @@ def test_shipping_parts_halves_them_and_sets_the_window_policy_in_their_config(t
         {k: v for k, v in tiny_config().to_dict().items() if not k.startswith("window_")}
     kept = json.loads(read_parts(default.ship_trained_parts(tmp_path / "run.safetensors"))[2][CONFIG_KEY])
     assert kept["window_strategy"] == tiny_config().window_strategy  # no --windows: the run's policy
+    assert kept["transcribe_window_seconds"] is None
+    shorter = default.ship_trained_parts(tmp_path / "run.safetensors", windows="pause", transcribe_window=20.0)
+    assert json.loads(read_parts(shorter)[2][CONFIG_KEY])["transcribe_window_seconds"] == 20.0
+    with pytest.raises(ConfigError, match="transcribe_window_seconds"):
+        default.ship_trained_parts(tmp_path / "run.safetensors", transcribe_window=45.0)
     with pytest.raises(ConfigError, match="window_strategy"):
         default.ship_trained_parts(tmp_path / "run.safetensors", windows="middle")
     save_file({"x": weight}, str(tmp_path / "bare.safetensors"))
@@ -320,6 +325,51 @@ def test_non_commercial_rows_need_an_opt_in_and_their_mark_follows_the_parts_unt
             default.ship_trained_parts(parts)
     assert not default.TRAINED_PARTS.exists()
     assert default.ship_trained_parts(clean / "trained_parts.safetensors").is_file()
+
+
+def test_a_past_default_rebuilds_into_a_folder_a_later_leg_can_start_from(setup, tmp_path, monkeypatch):
+    """`python -m audiollm.default PARTS --out DIR` builds what shipping PARTS would make the default, without
+    shipping it: a recipe whose leg started from an earlier default keeps reproducing after a newer one ships."""
+    import shutil
+
+    import audiollm.convert.build as build
+    import audiollm.default as default
+    from audiollm.train import run_training
+
+    monkeypatch.setenv("AUDIOLLM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(default, "TRAINED_PARTS", tmp_path / "shipped" / "trained_parts.safetensors")
+    monkeypatch.setattr(build, "build_audiollm", lambda encoder, decoder, out, adaptor: shutil.copytree(setup / "model", out))
+    leg = run_training(_recipe(setup, tmp_path / "leg", steps=3, eval_every=0, optim__lr=3e-2))
+    past = default.rebuild_as_shipped(leg / "trained_parts.safetensors", tmp_path / "default-old", windows="pause")
+    assert not default.TRAINED_PARTS.exists()  # nothing shipped
+    default.ship_trained_parts(leg / "trained_parts.safetensors", windows="pause")
+    shipped = default.default_model_folder()[0]
+    past_weights, shipped_weights = (AudioLLM.from_pretrained(f).state_dict() for f in (past, shipped))
+    assert all(torch.equal(past_weights[key], shipped_weights[key]) for key in shipped_weights)
+    assert AudioLLM.from_pretrained(past).config.window_strategy == "pause"
+    processor = AudioLLMProcessor.from_pretrained(setup / "model")
+    assert (_logits(past, processor) - _logits(leg / "model", processor)).abs().max().item() < 1e-2  # float16 parts
+    assert (_logits(past, processor) - _logits(setup / "model", processor)).abs().max().item() > 1e-2  # not the base
+
+
+def test_the_default_recipe_is_a_chain_of_legs_that_never_starts_from_the_shipped_default():
+    """configs/default.yaml is the shipped default's last leg; following model.init back through the recipes
+    reaches a folder that a recipe's header says how to build. `init: default` would mean another model each
+    time a new default ships, so no leg of the chain may use it."""
+    from audiollm.train.config import load_train_config
+
+    root = Path(__file__).resolve().parents[1]
+    recipes = {path: load_train_config(path) for path in sorted((root / "configs").glob("default*.yaml"))}
+    made_by = {str(Path(config.out) / "model"): path for path, config in recipes.items()}
+    config, chain = recipes[root / "configs" / "default.yaml"], []
+    assert config.out == "runs/default"
+    while config.model.init in made_by:
+        chain.append(made_by[config.model.init].name)
+        config = recipes[made_by[config.model.init]]
+    assert config.model.init not in (None, "default"), chain
+    headers = "".join(path.read_text() for path in recipes)
+    assert f"--out {Path(config.model.init).parent}" in headers, f"nothing builds {config.model.init}"
+    assert chain[:2] == ["default-v17.yaml", "default-v16.yaml"]
 
 
 def test_the_shipped_default_cuts_long_audio_at_pauses():

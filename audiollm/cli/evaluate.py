@@ -50,6 +50,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                                "(overlap in seconds; default: the model's own)")
     decoding.add_argument("--max-windows", type=int, metavar="N",
                           help="the most 30 s windows per audio for an audiollm model (0: no cap; default: the model's)")
+    decoding.add_argument("--transcribe-window", type=float, metavar="SECONDS",
+                          help="the longest window an audiollm model's transcription is cut into, each "
+                               "transcribed on its own (default: the model's own)")
     decoding.add_argument("--threads", type=threads_option, default=None,
                           help="CPU threads (torch, and faster-whisper in a cascade): a number or 'auto'")
     decoding.add_argument("--device", default="cpu")
@@ -89,7 +92,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def resolve_responder(name: str, device: str = "cpu", dtype: str | None = None, cascade_asr: str = "auto",
                       batch_size: int = 8, windows: str | None = None, max_windows: int | None = None,
-                      threads: int | str | None = None):
+                      threads: int | str | None = None, transcribe_window: float | None = None):
     """A Responder for a --model value: HTTP server, cascade, or `audiollm.api.load`."""
     count = None
     if threads is not None:
@@ -99,8 +102,9 @@ def resolve_responder(name: str, device: str = "cpu", dtype: str | None = None, 
 
         count = cpu_threads(threads)
         torch.set_num_threads(count)
-    if (windows or max_windows is not None) and name.startswith(("http://", "https://", "cascade:")):
-        raise ConfigError(f"--windows and --max-windows apply to audiollm models, not {name}")
+    if (windows or max_windows is not None or transcribe_window is not None) and name.startswith(
+            ("http://", "https://", "cascade:")):
+        raise ConfigError(f"--windows, --max-windows and --transcribe-window apply to audiollm models, not {name}")
     if name.startswith(("http://", "https://")):
         from audiollm.evaluate.http_client import HttpResponder
 
@@ -116,7 +120,8 @@ def resolve_responder(name: str, device: str = "cpu", dtype: str | None = None, 
         raise ModelNotFoundError("audiollm.api is not available in this install; use a cascade:... "
                                  "or http://... model") from None
     options = {"dtype": dtype} if dtype else {}  # the API has its own default dtype
-    return load(name, device=device, batch_size=batch_size, windows=windows, max_windows=max_windows, **options)
+    return load(name, device=device, batch_size=batch_size, windows=windows, max_windows=max_windows,
+                transcribe_window=transcribe_window, **options)
 
 
 def _torch_dtype(name: str | None):
@@ -190,7 +195,7 @@ def _evaluate(args) -> int:
 
         judge = JudgeClient(args.judge_url, args.judge_model, args.judge_api_key, workers=args.judge_workers)
     responder = resolve_responder(args.model, args.device, args.dtype, args.cascade_asr, args.batch_size,
-                                  args.windows, args.max_windows, args.threads)
+                                  args.windows, args.max_windows, args.threads, args.transcribe_window)
     report = evaluate(responder, sets, args.out, decoding=decoding, batch_size=args.batch_size, judge=judge,
                       bleu_tokenize=args.bleu_tokenize, overwrite=args.overwrite,
                       progress=not args.no_progress, plots=not args.no_plots)

@@ -141,6 +141,8 @@ def describe_model(name: str) -> dict:
         "frame_rows": config.frame_rows,
         "frame_row_pool": config.frame_row_pool,
         "window_seconds": config.window_seconds,
+        "window_strategy": config.window_strategy,
+        "transcription_window_seconds": config.transcription_window_seconds,
         "max_audio_seconds": None if config.max_windows is None else config.max_windows * config.window_seconds,
         "prompt_template": config.prompt_template,
         "generation_defaults": read_generation_defaults(folder),
