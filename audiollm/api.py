@@ -315,13 +315,16 @@ def _busy_cores(cores: int, seconds: float = 0.25) -> float:
 
 def quantize_int8(model: AudioLLM) -> AudioLLM:
     """Smaller decoder weights for CPU inference, in place: the LM head int8, the decoder's other Linear
-    layers fp16 (see audiollm/quantize.py for what and why); the speech encoder and adaptor stay fp32.
-    The WER/BLEU change is measured by benchmarks/quantization.py."""
+    layers fp16 (see audiollm/quantize.py for what and why), and the same for a transcript reader's Whisper
+    decoder; the speech encoder and adaptor stay fp32. The WER/BLEU change is measured by
+    benchmarks/quantization.py."""
     if model.device.type != "cpu" or model.dtype != torch.float32:
         raise ConfigError("int8 quantisation is for float32 models on the CPU; use dtype='bfloat16' on a GPU")
-    from audiollm.quantize import quantize_decoder_int8
+    from audiollm.quantize import quantize_decoder_int8, quantize_reader_int8
 
     quantize_decoder_int8(model.text_decoder)
+    if model.speech_transcriber is not None:
+        quantize_reader_int8(model.speech_transcriber)
     return model
 
 

@@ -61,27 +61,47 @@ def cpu_has_vnni() -> bool:
     return any(flag in flags for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
 
 
-def quantize_decoder_int8(decoder: nn.Module) -> nn.Module:
-    """In place: the causal LM's LM head -> int8 weights (`Int8Head`); its other Linear layers -> fp16
-    weights (fbgemm dynamic-quantised Linear modules, fp32 in and out). Returns `decoder`."""
+def _quantize_linears(module: nn.Module, int8_names: set[str]) -> None:
+    """In place: the Linear layers named in `int8_names` -> int8 weights, one scale per output row; every
+    other Linear of `module` -> fp16 weights (fbgemm dynamic-quantised Linear modules, fp32 in and out)."""
     try:
         from torch.ao.quantization import float16_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
     except ImportError:
         raise ConfigError("this torch build has no dynamic quantisation (torch.ao.quantization); "
                           "load without quantize, or with dtype='bfloat16'") from None
-    head = decoder.get_output_embeddings()
-    head_name = next(name for name, module in decoder.named_modules() if module is head)
-    spec = {name: per_channel_dynamic_qconfig if module is head else float16_dynamic_qconfig
-            for name, module in decoder.named_modules() if isinstance(module, nn.Linear)}
+    spec = {name: per_channel_dynamic_qconfig if name in int8_names else float16_dynamic_qconfig
+            for name, child in module.named_modules() if isinstance(child, nn.Linear)}
     with warnings.catch_warnings():  # torch.ao's deprecation notices say nothing a user can act on
         warnings.simplefilter("ignore")
-        quantize_dynamic(decoder, spec, inplace=True)
+        quantize_dynamic(module, spec, inplace=True)
+
+
+def quantize_decoder_int8(decoder: nn.Module) -> nn.Module:
+    """In place: the causal LM's LM head -> int8 weights (`Int8Head`); its other Linear layers -> fp16
+    weights (fbgemm dynamic-quantised Linear modules, fp32 in and out). Returns `decoder`."""
+    head = decoder.get_output_embeddings()
+    head_name = next(name for name, module in decoder.named_modules() if module is head)
+    _quantize_linears(decoder, {head_name})
     parent, _, leaf = head_name.rpartition(".")
     owner = decoder.get_submodule(parent) if parent else decoder
     setattr(owner, leaf, Int8Head(getattr(owner, leaf), full_range=cpu_has_vnni()))
     if hasattr(decoder.config, "tie_word_embeddings"):
         decoder.config.tie_word_embeddings = False  # nothing may re-tie the fp32 embeddings to the int8 head
     return decoder
+
+
+def quantize_reader_int8(reader: nn.Module) -> nn.Module:
+    """In place: the transcript reader's Whisper decoder gets the same mix, since it decodes greedily for
+    every window before the LLM answers (transcript_rows.py). Its Linear layers -> fp16 weights; its output
+    layer over the text tokens, tied to its fp32 token embeddings (which the lookups keep), gets an int8
+    copy (`reader.int8_text_head`). Returns `reader`."""
+    _quantize_linears(reader.decoder, set())
+    text_tokens = reader.decoder.embed_tokens.weight[: reader.end + 1].detach()
+    holder = nn.Sequential(nn.Linear(text_tokens.shape[1], text_tokens.shape[0], bias=False))
+    holder[0].weight = nn.Parameter(text_tokens.clone(), requires_grad=False)
+    _quantize_linears(holder, {"0"})
+    reader.int8_text_head = Int8Head(holder[0], full_range=cpu_has_vnni())
+    return reader
 
 
 def weight_bytes_per_token(decoder: nn.Module) -> int:

@@ -86,6 +86,7 @@ class TranscriptReader(nn.Module):
         if self.languages:  # multilingual: <|lang|> is detected, then <|transcribe|>
             self.prompt_tail = [tasks["transcribe"], whisper_config.no_timestamps_token_id]
         self.suppressed = [t for t in (whisper_config.suppress_tokens or []) if t < self.end]
+        self.int8_text_head: nn.Module | None = None  # audiollm.quantize.quantize_reader_int8 sets it
         self.make_head_rows(no_speech_row, language_row)
 
     @property
@@ -194,7 +195,10 @@ class TranscriptReader(nn.Module):
     def _text_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Logits over text tokens and the end of text only (timestamps, languages, tasks and Whisper's
         suppressed symbols can never come next here)."""
-        logits = hidden @ self.decoder.embed_tokens.weight[: self.end + 1].T
+        if self.int8_text_head is not None:
+            logits = self.int8_text_head(hidden)
+        else:
+            logits = hidden @ self.decoder.embed_tokens.weight[: self.end + 1].T
         if self.suppressed:
             logits[..., self.suppressed] = torch.finfo(logits.dtype).min
         return logits

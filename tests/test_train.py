@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -83,9 +84,21 @@ def _losses(run_dir) -> dict[int, float]:
 
 
 def _run(args, **kwargs):
+    """Start `audiollm train ARGS` in its own process. Its stderr goes to a file, not a pipe: a pipe nobody
+    reads while the test waits on another run fills up with progress bars and blocks this one (a CI hang)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "audiollm", "train", *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kwargs)
+    stderr = tempfile.TemporaryFile(mode="w+")
+    process = subprocess.Popen([sys.executable, "-m", "audiollm", "train", *args], env=env,
+                               stdout=subprocess.DEVNULL, stderr=stderr, text=True, **kwargs)
+    process.stderr_file = stderr
+    return process
+
+
+def _finished_ok(process, timeout: int = 300) -> None:
+    """Wait for a run from _run; fail with its stderr unless it exited 0."""
+    code = process.wait(timeout=timeout)
+    process.stderr_file.seek(0)
+    assert code == 0, process.stderr_file.read()
 
 
 def test_recipe_learns_and_exports(setup, tmp_path):
@@ -497,8 +510,8 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(setup, tmp_path):
     interrupted = _losses(tmp_path / "killed")
     assert 10 <= max(interrupted) < 40, "the run was not interrupted mid-way"
     resumed = _run([_recipe(setup, tmp_path / "killed", **steps)])
-    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
-    assert whole.wait(timeout=300) == 0, whole.stderr.read()
+    _finished_ok(resumed)
+    _finished_ok(whole)
     reference, after = _losses(tmp_path / "whole"), _losses(tmp_path / "killed")
     assert sorted(after) == list(range(1, 41))
     for step in range(1, 41):
@@ -508,8 +521,8 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(setup, tmp_path):
 def test_two_processes_follow_the_one_process_curve(setup, tmp_path):
     one = _run([_recipe(setup, tmp_path / "one", steps=8, grad_accum=2, eval_every=0)])
     two = _run([_recipe(setup, tmp_path / "two", steps=8, grad_accum=1, eval_every=0), "--nproc", "2"])
-    assert one.wait(timeout=300) == 0, one.stderr.read()
-    assert two.wait(timeout=300) == 0, two.stderr.read()
+    _finished_ok(one)
+    _finished_ok(two)
     single, double = _losses(tmp_path / "one"), _losses(tmp_path / "two")
     assert sorted(single) == sorted(double) == list(range(1, 9))
     for step in single:

@@ -212,3 +212,33 @@ def test_the_language_row_is_whispers_language_identification_over_the_llms_name
     english_only = WhisperConfig(**{**tiny_whisper_fields(), **SPECIALS, "lang_to_id": {}})
     with pytest.raises(ConfigError, match="multilingual"):
         TranscriptReader(english_only, 32, language_row=True)
+
+
+def test_int8_quantisation_reaches_the_readers_whisper_decoder_and_keeps_its_outputs():
+    """`quantize_int8` gives the reader's Whisper decoder the LLM decoder's mix (fp16 Linear layers, an int8
+    copy of its text-token output layer), since it decodes every window greedily before the LLM answers.
+    Compared teacher-forced: a random tiny Whisper's next-token scores are near ties, so its greedy path
+    may take another token after any rounding."""
+    from audiollm.api import quantize_int8
+
+    model, processor = _model(rate=4.0)
+    batch = processor([[Turn("user", "hi", [_tone(2.0, 300)])], [Turn("user", "hi", [_tone(1.2, 700)])]])
+    reader = model.speech_transcriber
+    states = model.speech_encoder(batch["transcript_features"]).last_hidden_state
+    ids = torch.tensor([[START, 52, TRANSCRIBE, NO_TIMESTAMPS, 3, 9, 27]] * 2)
+    text = [token for token in range(END + 1) if token not in reader.suppressed]
+
+    def outputs():
+        hidden = reader.decoder(input_ids=ids, encoder_hidden_states=states).last_hidden_state
+        return hidden, reader._text_logits(hidden)[..., text]
+
+    with torch.no_grad():
+        hidden_before, logits_before = outputs()
+        quantize_int8(model)
+        hidden_after, logits_after = outputs()
+        reading = reader.read(states, 6)
+    assert reader.int8_text_head is not None
+    assert not any(type(module) is torch.nn.Linear for module in reader.decoder.modules())  # all replaced
+    assert (hidden_after - hidden_before).norm() / hidden_before.norm() < 0.01
+    assert (logits_after - logits_before).norm() / logits_before.norm() < 0.05
+    assert reading.top_tokens.shape == (2, 6, TOP_TOKENS)

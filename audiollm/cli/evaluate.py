@@ -55,6 +55,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                                "transcribed on its own (default: the model's own)")
     decoding.add_argument("--threads", type=threads_option, default=None,
                           help="CPU threads (torch, and faster-whisper in a cascade): a number or 'auto'")
+    decoding.add_argument("--quantize", choices=["int8"], default=None,
+                          help="an audiollm model's decoders with int8 LM heads and fp16 layers on the CPU "
+                               "(audiollm.api.quantize_int8; default: fp32)")
     decoding.add_argument("--device", default="cpu")
     decoding.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: the model's)")
     decoding.add_argument("--cascade-asr", choices=("auto", "faster-whisper", "hf"), default="auto",
@@ -92,7 +95,8 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def resolve_responder(name: str, device: str = "cpu", dtype: str | None = None, cascade_asr: str = "auto",
                       batch_size: int = 8, windows: str | None = None, max_windows: int | None = None,
-                      threads: int | str | None = None, transcribe_window: float | None = None):
+                      threads: int | str | None = None, transcribe_window: float | None = None,
+                      quantize: str | None = None):
     """A Responder for a --model value: HTTP server, cascade, or `audiollm.api.load`."""
     count = None
     if threads is not None:
@@ -102,9 +106,10 @@ def resolve_responder(name: str, device: str = "cpu", dtype: str | None = None, 
 
         count = cpu_threads(threads)
         torch.set_num_threads(count)
-    if (windows or max_windows is not None or transcribe_window is not None) and name.startswith(
+    if (windows or max_windows is not None or transcribe_window is not None or quantize) and name.startswith(
             ("http://", "https://", "cascade:")):
-        raise ConfigError(f"--windows, --max-windows and --transcribe-window apply to audiollm models, not {name}")
+        raise ConfigError(f"--windows, --max-windows, --transcribe-window and --quantize apply to audiollm models, "
+                          f"not {name}")
     if name.startswith(("http://", "https://")):
         from audiollm.evaluate.http_client import HttpResponder
 
@@ -121,7 +126,7 @@ def resolve_responder(name: str, device: str = "cpu", dtype: str | None = None, 
                                  "or http://... model") from None
     options = {"dtype": dtype} if dtype else {}  # the API has its own default dtype
     return load(name, device=device, batch_size=batch_size, windows=windows, max_windows=max_windows,
-                transcribe_window=transcribe_window, **options)
+                transcribe_window=transcribe_window, quantize=quantize, **options)
 
 
 def _torch_dtype(name: str | None):
@@ -195,7 +200,7 @@ def _evaluate(args) -> int:
 
         judge = JudgeClient(args.judge_url, args.judge_model, args.judge_api_key, workers=args.judge_workers)
     responder = resolve_responder(args.model, args.device, args.dtype, args.cascade_asr, args.batch_size,
-                                  args.windows, args.max_windows, args.threads, args.transcribe_window)
+                                  args.windows, args.max_windows, args.threads, args.transcribe_window, args.quantize)
     report = evaluate(responder, sets, args.out, decoding=decoding, batch_size=args.batch_size, judge=judge,
                       bleu_tokenize=args.bleu_tokenize, overwrite=args.overwrite,
                       progress=not args.no_progress, plots=not args.no_plots)
