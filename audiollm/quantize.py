@@ -14,6 +14,8 @@ What "int8" does, and why this mix (measured in benchmarks/, see docs/performanc
   on a text passage: a few channels carry outlier activations); weight-only int8
   (`torch._weight_int8pack_mm`) kept the accuracy but decoded ~20% slower than fp16 on this CPU (the
   kernel, not the bytes, was the limit).
+- A transcript reader's Whisper decoder (transcript_rows.py) gets the same mix: it decodes every window
+  greedily before the LLM answers (10-minute transcription RTF 0.135 -> 0.126 with it, docs/runs/default-v18/).
 - Speech encoder, adaptor, embeddings, norms: unchanged (fp32). The encoder is compute-bound (1500
   frames per window), where smaller weights do not help, and its output is what the decoder hears.
 The input embeddings stay fp32 for the lookup, so a tied LM head gets its own int8 copy.
