@@ -10,6 +10,7 @@ model ships with (the loop guard `no_repeat_ngram_size: 6`, as MERaLiON-2's); re
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -129,8 +130,6 @@ def rebuild_as_shipped(run_parts: Path, out: Path, windows: str | None = None,
 def _half_precision_parts(run_parts: Path, destination: Path, windows: str | None,
                           transcribe_window: float | None) -> Path:
     """Write `run_parts` as float16 to `destination` (atomically), with the window settings given set."""
-    import dataclasses
-
     import torch
     from safetensors import safe_open
     from safetensors.torch import save_file

@@ -232,7 +232,7 @@ def test_cli_runs_eval_and_compare(corpus, tmp_path, monkeypatch, capsys):
 
     parser = argparse.ArgumentParser(prog="audiollm")
     cli.register(parser.add_subparsers(dest="command"))
-    monkeypatch.setattr(cli, "resolve_responder", lambda name, *args: ScriptedResponder(name))
+    monkeypatch.setattr(cli, "resolve_responder", lambda name, **settings: ScriptedResponder(name))
     args = parser.parse_args(["eval", "--model", "fake", "--data", str(corpus), "--out", str(tmp_path / "run"),
                               "--batch-size", "3", "--no-progress", "--no-plots"])
     assert args.run(args) == 0
@@ -285,7 +285,7 @@ def test_cli_limits_only_the_data_and_filters_tasks(corpus, tmp_path, monkeypatc
 
     parser = argparse.ArgumentParser(prog="audiollm")
     cli.register(parser.add_subparsers(dest="command"))
-    monkeypatch.setattr(cli, "resolve_responder", lambda name, *args: ScriptedResponder(name))
+    monkeypatch.setattr(cli, "resolve_responder", lambda name, **settings: ScriptedResponder(name))
     base = ["eval", "--model", "fake", "--data", str(corpus), "--no-progress", "--no-plots"]
     args = parser.parse_args(base + ["--out", str(tmp_path / "a"), "--limit", "1", "--text-only", "--tasks", "asr,text"])
     assert args.run(args) == 0

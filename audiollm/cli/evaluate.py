@@ -199,8 +199,10 @@ def _evaluate(args) -> int:
         from audiollm.evaluate.judge import JudgeClient
 
         judge = JudgeClient(args.judge_url, args.judge_model, args.judge_api_key, workers=args.judge_workers)
-    responder = resolve_responder(args.model, args.device, args.dtype, args.cascade_asr, args.batch_size,
-                                  args.windows, args.max_windows, args.threads, args.transcribe_window, args.quantize)
+    responder = resolve_responder(args.model, device=args.device, dtype=args.dtype, cascade_asr=args.cascade_asr,
+                                  batch_size=args.batch_size, windows=args.windows, max_windows=args.max_windows,
+                                  threads=args.threads, transcribe_window=args.transcribe_window,
+                                  quantize=args.quantize)
     report = evaluate(responder, sets, args.out, decoding=decoding, batch_size=args.batch_size, judge=judge,
                       bleu_tokenize=args.bleu_tokenize, overwrite=args.overwrite,
                       progress=not args.no_progress, plots=not args.no_plots)
