@@ -262,6 +262,15 @@ def test_long_training_recordings_are_joined_from_train_clips_only(corpus, tmp_p
     assert (extended / "train_long.jsonl").stat().st_mtime_ns == before
 
 
+def test_full_window_hours_names_the_split_it_lacks(corpus, tmp_path, capsys):
+    extended = tmp_path / "extended"
+    shutil.copytree(corpus, extended)
+    assert run_synth(extended, "--full-window-hours", "0.01") == 1  # joins the neural voice, not built here
+    error = capsys.readouterr().err
+    assert "train_neural_voice.jsonl" in error and "--neural-voice-hours" in error
+    assert not (extended / "train_full_window.jsonl").exists()
+
+
 def test_long_hours_needs_the_synthetic_build(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     synth.register(parser.add_subparsers())

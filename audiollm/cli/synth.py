@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from audiollm.data.conventions import FULL_WINDOW_DEFAULT_SOURCES, FULL_WINDOW_SOURCES
 from audiollm.data.voices import DEFAULT_NEURAL_SPEAKERS, NEURAL_INSTALL, NEURAL_SPEAKERS
 from audiollm.errors import AudioLLMError
 
@@ -64,6 +65,13 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="add this many hours of 35-120 s training recordings joined from train clips (long "
                              "ASR, and spoken QA with the dialogue hidden among other speech): train_long.jsonl, "
                              "for models that must follow several 30 s windows; default 0")
+    parser.add_argument("--full-window-hours", type=float, default=0.0,
+                        help="add this many hours of 20-29.5 s ASR recordings, one voice's clips joined: "
+                             "train_full_window.jsonl, so that a model learns to copy transcripts as long as a whole "
+                             "30 s window; default 0")
+    parser.add_argument("--full-window-from", type=_csv(FULL_WINDOW_SOURCES), default=FULL_WINDOW_DEFAULT_SOURCES,
+                        help=f"comma-separated training splits whose ASR clips --full-window-hours joins, any of "
+                             f"{','.join(FULL_WINDOW_SOURCES)} (default: {','.join(FULL_WINDOW_DEFAULT_SOURCES)})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     parser.set_defaults(run=run)
     return parser
@@ -77,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         print("audiollm synth: --workers must be at least 1", file=sys.stderr)
         return 1
     for flag, hours in (("--open-text-hours", args.open_text_hours), ("--open-passage-hours", args.open_passage_hours),
-                        ("--neural-voice-hours", args.neural_voice_hours), ("--long-hours", args.long_hours)):
+                        ("--neural-voice-hours", args.neural_voice_hours), ("--long-hours", args.long_hours),
+                        ("--full-window-hours", args.full_window_hours)):
         if hours < 0 or (hours > 0 and args.real_only):
             print(f"audiollm synth: {flag} must be >= 0 and needs the synthetic build (not --real-only)",
                   file=sys.stderr)
@@ -87,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
                            real=not args.no_real, real_limit=args.real_limit, open_text_hours=args.open_text_hours,
                            open_passage_hours=args.open_passage_hours,
                            neural_voice_hours=args.neural_voice_hours, neural_voices=args.neural_voices,
-                           long_hours=args.long_hours,
+                           long_hours=args.long_hours, full_window_hours=args.full_window_hours,
+                           full_window_from=args.full_window_from,
                            progress=not args.quiet)
     try:
         summary = build_corpus(request)

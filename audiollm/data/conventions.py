@@ -13,8 +13,15 @@ SYNTHETIC_SPLITS = ("train", "dev", "test_seen", "test_unseen_voice", "test_unse
 # train_open_passages, test_open_passages: 2-4 free sentences in one reading (only with --open-passage-hours).
 # train_neural_voice: free sentences and passages read by Piper's neural voices (only with --neural-voice-hours).
 # train_long: recordings of 35-120 s joined from train clips (only with --long-hours; see longform.py).
+# train_full_window: one voice's ASR clips joined to 20-29.5 s (only with --full-window-hours; full_window.py).
 SPLITS = SYNTHETIC_SPLITS + ("test_real", "test_open_text", "train_open_passages", "test_open_passages",
-                           "train_neural_voice", "train_long")
+                           "train_neural_voice", "train_long", "train_full_window")
+# The training splits `audiollm synth --full-window-hours` may join into train_full_window, and its default:
+# the neural voice, which Whisper base reads at about 6% WER. On the formant and diphone voices it misreads
+# about 45% of words, and long targets there would teach a decoder to rewrite Whisper's reading, not copy it.
+FULL_WINDOW_SPLIT = "train_full_window"
+FULL_WINDOW_SOURCES = ("train", "train_open_passages", "train_neural_voice")
+FULL_WINDOW_DEFAULT_SOURCES = ("train_neural_voice",)
 # Splits that must never contain an unseen speaker.
 SEEN_VOICE_SPLITS = ("train", "dev", "test_seen", "test_unseen_template")
 

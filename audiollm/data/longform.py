@@ -56,6 +56,7 @@ class FillerPool:
         self.examples, self.rng, self.reader = examples, rng, reader
         self.silence = np.zeros(int(gap * SAMPLE_RATE), dtype=np.float32)
         self._audio: dict[str, np.ndarray] = {}
+        self._order: list[Example] = []
 
     def audio(self, example: Example) -> np.ndarray:
         """The example's samples, read on first use."""
@@ -63,21 +64,39 @@ class FillerPool:
             self._audio[example.id] = self.reader(example)
         return self._audio[example.id]
 
+    def _next(self) -> Example:
+        """The next utterance of a shuffled cycle through the pool."""
+        if not self._order:
+            self._order = self.rng.sample(self.examples, len(self.examples))
+        return self._order.pop()
+
     def fill(self, seconds: float) -> list[Example]:
-        """Utterances (drawn in a shuffled cycle) that, joined with gaps, last at least `seconds`.
+        """Utterances that, joined with gaps, last at least `seconds`.
 
         The overshoot is under one utterance, so a target of 28 s stays below the 30 s window edge
-        only if utterances are short; the manifest records each item's real duration.
+        only if utterances are short; the manifest records each item's real duration. Each call starts a
+        fresh cycle (as train_long.jsonl was first built, so that a rebuild gives the same recordings).
         """
+        self._order = []
+        return self.fill_within(seconds, float("inf"))
+
+    def fill_within(self, low: float, high: float, tries: int = 20) -> list[Example]:
+        """Utterances that, joined with gaps, last between `low` and `high` seconds: an utterance that
+        would pass `high` is skipped. After `tries` skips in a row it stops short of `low`. Where the
+        cycle starts again, an utterance already chosen is passed over (a recording never repeats one)."""
         chosen: list[Example] = []
-        total, order = 0.0, []
+        total, skipped = 0.0, 0
         gap = len(self.silence) / SAMPLE_RATE
-        while total < seconds:
-            if not order:
-                order = self.rng.sample(self.examples, len(self.examples))
-            example = order.pop()
-            total += len(self.audio(example)) / SAMPLE_RATE + (gap if chosen else 0.0)
+        while total < low and skipped < tries:
+            example = self._next()
+            if any(example.id == taken.id for taken in chosen) and len(chosen) < len(self.examples):
+                continue
+            length = len(self.audio(example)) / SAMPLE_RATE + (gap if chosen else 0.0)
+            if total + length > high:
+                skipped += 1
+                continue
             chosen.append(example)
+            total, skipped = total + length, 0
         return chosen
 
     def join(self, parts: Sequence[np.ndarray]) -> np.ndarray:
@@ -88,7 +107,7 @@ class FillerPool:
         return np.concatenate(pieces[:-1]) if pieces else np.zeros(0, dtype=np.float32)
 
 
-def _voices_of(examples: Sequence[Example]) -> list[dict]:
+def voices_of(examples: Sequence[Example]) -> list[dict]:
     """The distinct speakers heard across `examples`, in order of first appearance."""
     seen, voices = set(), []
     for example in examples:
@@ -108,7 +127,7 @@ def long_asr_item(pool: FillerPool, target: float, name: str, root: Path, relati
     write_audio(root / relative, audio)
     return Example(id=name, task="asr", instruction=parts[0].instruction,
                    answer=" ".join(e.answer.strip() for e in parts), audio=relative,
-                   duration=len(audio) / SAMPLE_RATE, language=language, split=split, speakers=_voices_of(parts),
+                   duration=len(audio) / SAMPLE_RATE, language=language, split=split, speakers=voices_of(parts),
                    meta={"longform": True, "target_duration": target, "parts": [e.id for e in parts]})
 
 
@@ -129,7 +148,7 @@ def long_sqa_item(pool: FillerPool, question: Example, target: float, name: str,
             "source_id": question.id}
     return Example(id=name, task="sqa", instruction=question.instruction, answer=question.answer,
                    audio=relative, duration=len(audio) / SAMPLE_RATE, language=question.language,
-                   split=split, speakers=_voices_of(before + [question] + after), meta=meta)
+                   split=split, speakers=voices_of(before + [question] + after), meta=meta)
 
 
 def _speech_by_language(examples: Sequence[Example], task: str) -> dict[str, list[Example]]:

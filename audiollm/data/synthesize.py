@@ -8,6 +8,7 @@ Output layout (paths in manifests are relative to `out`):
      --open-passage-hours)
     (+ train_neural_voice.jsonl: those sentences and passages read by neural voices, with --neural-voice-hours)
     (+ train_long.jsonl, recordings of 35-120 s joined from train clips, with --long-hours; see longform.py)
+    (+ train_full_window.jsonl, one voice's ASR clips joined to 20-29.5 s, with --full-window-hours; full_window.py)
     out/audio/<split>/<task>/<id>.flac (+ <id>.json sidecars used for resuming)
     out/summary.json, out/plan.json (the arguments the plan came from), out/_work/babble.npy
 """
@@ -27,7 +28,8 @@ from tqdm import tqdm
 
 from audiollm.data import render
 from audiollm.data.casting import Caster
-from audiollm.data.conventions import SPLITS, SYNTHETIC_SPLITS
+from audiollm.data.conventions import FULL_WINDOW_DEFAULT_SOURCES, SPLITS, SYNTHETIC_SPLITS
+from audiollm.data.full_window import build_full_window_training
 from audiollm.data.longform import build_long_training
 from audiollm.data.manifest import Example, write_manifest
 from audiollm.data.open_text import NEURAL_VOICE_SPLIT, PASSAGE_SPLITS, plan_neural_voice, plan_open_passages, plan_open_text
@@ -60,6 +62,8 @@ class BuildRequest:
     neural_voice_hours: float = 0.0
     neural_voices: tuple = DEFAULT_NEURAL_SPEAKERS  # speakers (voices.NEURAL_VOICES) that read them
     long_hours: float = 0.0
+    full_window_hours: float = 0.0
+    full_window_from: tuple = FULL_WINDOW_DEFAULT_SOURCES  # training splits whose clips are joined
     progress: bool = True
 
 
@@ -168,7 +172,9 @@ def build_corpus(request: BuildRequest) -> dict:
     args = {"hours": request.hours, "seed": request.seed, "tasks": request.tasks, "languages": request.languages,
             "synthetic": request.synthetic, "real": request.real, "real_limit": request.real_limit,
             "open_text_hours": request.open_text_hours, "long_hours": request.long_hours}
-    for option in ("open_passage_hours", "neural_voice_hours"):  # only when asked: earlier plan.json files keep their bytes
+    if request.full_window_hours:
+        args["full_window_from"] = list(request.full_window_from)
+    for option in ("open_passage_hours", "neural_voice_hours", "full_window_hours"):  # only when asked: earlier plan.json files keep their bytes
         if getattr(request, option):
             args[option] = getattr(request, option)
     if request.neural_voice_hours and tuple(request.neural_voices) != DEFAULT_NEURAL_SPEAKERS:
@@ -184,6 +190,13 @@ def build_corpus(request: BuildRequest) -> dict:
     _write_manifests(out, specs, splits)
     if request.synthetic and request.long_hours > 0:
         build_long_training(out / "train.jsonl", out, request.long_hours, request.seed)
+    if request.synthetic and request.full_window_hours > 0:
+        sources = [out / f"{split}.jsonl" for split in request.full_window_from]
+        missing = [str(path) for path in sources if not path.exists()]
+        if missing:
+            raise ConfigError(f"--full-window-hours joins clips of {', '.join(missing)}, which this corpus lacks "
+                              "(build it first, e.g. with --neural-voice-hours)")
+        build_full_window_training(sources, out, request.full_window_hours, request.seed)
     summary = summarize(_all_rows(out), wall_seconds=time.time() - started, args=args, errors=errors)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     if request.progress:
