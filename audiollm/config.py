@@ -98,6 +98,9 @@ class AudioLLMConfig:
         identification (its probabilities over its languages) times the LLM's embeddings of their names.
     transcript_reader: the Whisper source (e.g. "whisper-base") whose decoder reads the encoder's states;
         the model's folder carries its weights, trained parts carry only the name.
+    gender_row: one more row at the start of each window: a classifier's probabilities that the speaker is
+        male or female, from the window's pooled encoder frames, times the LLM's embeddings of the two
+        words (gender_row.py). Needs encoder_input "real" and flavour 'audiollm'.
     """
 
     speech_config: dict
@@ -123,6 +126,7 @@ class AudioLLMConfig:
     frame_row_pool: int = 1
     transcript_no_speech_row: bool = False
     transcript_language_row: bool = False
+    gender_row: bool = False
 
     def __post_init__(self) -> None:
         if self.adaptor not in ADAPTORS:
@@ -133,6 +137,9 @@ class AudioLLMConfig:
             raise ConfigError(f"voice_rows is a number of rows per window (0 for none), got {self.voice_rows}")
         if self.flavour != "audiollm" and self.voice_rows:
             raise ConfigError(f"the {self.flavour} layout has no voice rows; save it as flavour 'audiollm'")
+        if self.gender_row and (self.encoder_input != "real" or self.flavour != "audiollm"):
+            raise ConfigError("the gender row needs encoder_input 'real' and flavour 'audiollm' (MERaLiON's layouts "
+                              "have no place for it)")
         if self.transcript_rows_per_second < 0:
             raise ConfigError(f"transcript_rows_per_second must be 0 (none) or more, got {self.transcript_rows_per_second}")
         if self.transcript_rows_per_second and (self.encoder_input != "real" or not self.transcript_reader
@@ -205,7 +212,7 @@ class AudioLLMConfig:
     def tokens_per_window(self) -> int:
         """Speech tokens one full 30 s window becomes (100 for MERaLiON), voice and transcript rows included."""
         speech = self.frame_rows_for(self.encoder_frames_per_window // self.speech_mlp_scale_factor)
-        return self.voice_rows + speech + self.transcript_rows_for(2 * self.encoder_frames_per_window)
+        return self.summary_rows + speech + self.transcript_rows_for(2 * self.encoder_frames_per_window)
 
     def speech_tokens_for(self, num_samples: int) -> int:
         """Speech tokens that one window of `num_samples` samples becomes.
@@ -220,7 +227,12 @@ class AudioLLMConfig:
         mel_frames = -(-num_samples // HOP_LENGTH)
         encoder_frames = -(-mel_frames // 2)
         speech = self.frame_rows_for(-(-encoder_frames // self.speech_mlp_scale_factor))
-        return self.voice_rows + speech + self.transcript_rows_for(mel_frames)
+        return self.summary_rows + speech + self.transcript_rows_for(mel_frames)
+
+    @property
+    def summary_rows(self) -> int:
+        """Rows at the start of every window that summarise all of it: the gender row, then the voice rows."""
+        return int(self.gender_row) + self.voice_rows
 
     def frame_rows_for(self, stacked: int) -> int:
         """Frame rows of a window whose adaptor writes `stacked` rows: pooled in groups of frame_row_pool

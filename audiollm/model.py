@@ -40,6 +40,7 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 from audiollm.adaptors import VoiceSummary, build_adaptor, pool_rows, stack_frames
 from audiollm.config import AudioLLMConfig
 from audiollm.errors import ModelNotFoundError, PromptError
+from audiollm.gender_row import GenderRow
 from audiollm.transcript_rows import TranscriptReader
 
 IGNORE_INDEX = -100  # label value of positions without loss (the prompt, the audio, padding)
@@ -102,6 +103,7 @@ class AudioLLM(nn.Module):
             config.speech_mlp_scale_factor, config.adaptor_dropout,
         )
         self.speech_voice_adapter = self._voice_summary(config)
+        self.speech_gender_row = GenderRow(config.encoder_width, config.decoder_width) if config.gender_row else None
         self.speech_transcriber = (TranscriptReader(config.whisper_config(), config.decoder_width, config.adaptor_dropout,
                                                     config.transcript_no_speech_row, config.transcript_language_row)
                                    if config.transcript_rows_per_second else None)
@@ -126,6 +128,7 @@ class AudioLLM(nn.Module):
         With config.frame_row_pool P, those rows are averaged in groups of P (ceil(N / P) per window).
         With config.voice_rows V, each window's V voice rows come first (S grows by W * V);
         voice_gradient=False detaches them (the CTC loss spells the transcript with the other rows).
+        With config.gender_row, each window's gender row comes before its voice rows.
         With config.transcript_rows_per_second, each window's K_w transcript rows come last; they need
         the windows' 30 s padded `transcript_features` (W, M, 3000), which the processor adds.
         """
@@ -149,7 +152,7 @@ class AudioLLM(nn.Module):
         else:  # what was said comes from the transcript rows alone
             speech, tokens = frames.new_zeros(frames.shape[0], 0, self.config.decoder_width), torch.zeros_like(tokens)
         speech = self._voice_rows_first(speech, voice_source, frame_mask, voice_gradient)  # (W, V + N_max, D)
-        tokens = tokens + self.config.voice_rows
+        tokens = tokens + self.config.summary_rows
         keep = torch.arange(speech.shape[1], device=speech.device)[None, :] < tokens[:, None]
         if self.speech_transcriber is not None:
             if transcript_features is None:
@@ -192,11 +195,15 @@ class AudioLLM(nn.Module):
 
     def _voice_rows_first(self, speech: torch.Tensor, frames: torch.Tensor, frame_mask: torch.Tensor | None,
                           voice_gradient: bool) -> torch.Tensor:
-        """(W, N, D) speech rows -> (W, V + N, D) with each window's voice rows first (unchanged if V = 0)."""
-        if self.speech_voice_adapter is None:
-            return speech
-        voice = self.speech_voice_adapter(frames, frame_mask).to(speech.dtype)
-        return torch.cat([voice if voice_gradient else voice.detach(), speech], dim=1)
+        """(W, N, D) speech rows -> (W, G + V + N, D) with each window's gender row (G = 1 with one) and voice
+        rows first (unchanged without either)."""
+        first = []
+        if self.speech_gender_row is not None:
+            first.append(self.speech_gender_row(frames, frame_mask).to(speech.dtype))
+        if self.speech_voice_adapter is not None:
+            voice = self.speech_voice_adapter(frames, frame_mask).to(speech.dtype)
+            first.append(voice if voice_gradient else voice.detach())
+        return torch.cat(first + [speech], dim=1) if first else speech
 
     def _encode_real_length(self, features: torch.Tensor, mel_mask: torch.Tensor):
         """Whisper's encoder on unpadded windows: (W, M, F) + (W, F) -> (W, ceil(F/2), C) + frame mask."""
@@ -342,6 +349,17 @@ class AudioLLM(nn.Module):
             voice = voice.to(device=self.device, dtype=self.dtype).train(self.speech_audio_adapter.training)
         self.speech_voice_adapter = voice
         return voice is not None
+
+    def set_gender_row(self, on: bool) -> bool:
+        """Give the model an unfitted gender row (GenderRow.fit fits it), or take its row away; a model that
+        already has one keeps it. Returns whether a fresh row was made."""
+        if on == (self.speech_gender_row is not None):
+            return False
+        if on != self.config.gender_row:
+            self.config = dataclasses.replace(self.config, gender_row=on)
+        row = GenderRow(self.config.encoder_width, self.config.decoder_width) if on else None
+        self.speech_gender_row = None if row is None else row.to(device=self.device, dtype=self.dtype)
+        return on
 
     # ---- persistence ----------------------------------------------------------------------------
     @property

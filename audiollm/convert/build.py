@@ -120,8 +120,8 @@ def describe_model(name: str) -> dict:
     model = AudioLLM.from_pretrained(folder)
     parts = {
         part: sum(p.numel() for p in getattr(model, part).parameters())
-        for part in ("speech_encoder", "ln_speech", "speech_audio_adapter", "speech_voice_adapter", "speech_transcriber",
-                     "text_decoder")
+        for part in ("speech_encoder", "ln_speech", "speech_audio_adapter", "speech_voice_adapter", "speech_gender_row",
+                     "speech_transcriber", "text_decoder")
         if getattr(model, part) is not None
     }
     build_info = folder / "build_info.json"
@@ -134,6 +134,7 @@ def describe_model(name: str) -> dict:
         "parameters": parts,
         "speech_tokens_per_window": config.tokens_per_window,
         "voice_rows_per_window": config.voice_rows,
+        "gender_row": config.gender_row,
         "transcript_rows_per_second": config.transcript_rows_per_second,
         "transcript_reader": config.transcript_reader,
         "transcript_no_speech_row": config.transcript_no_speech_row,

@@ -54,6 +54,9 @@ class ModelSpec:
     # With transcript_rows: Whisper's language identification as one more row (AudioLLMConfig.transcript_language_row);
     # null keeps the model's.
     language_row: bool | None = None
+    # true: a gender row first in each window (AudioLLMConfig.gender_row), fitted to the training clips' speaker
+    # genders when the model has none yet (train/gender_fit.py); false removes one; null keeps the model's.
+    gender_row: bool | None = None
     # false: no rows of stacked frames (AudioLLMConfig.frame_rows); null keeps the model's.
     frame_rows: bool | None = None
     # Frame rows averaged in groups of this many (AudioLLMConfig.frame_row_pool); null keeps the model's.

@@ -1,7 +1,7 @@
 """Which parameters learn, LoRA on the decoder, and the small "trained parts" file a run exports.
 
 A run's trained parts are everything training changed and nothing else: the adaptor and ln_speech
-(always; the voice rows' module too where the model has one), the unfrozen encoder layers (if any), and LoRA factors (A, B and their scale) instead of full
+(always; the voice rows' module and the fitted gender row too where the model has them), the unfrozen encoder layers (if any), and LoRA factors (A, B and their scale) instead of full
 decoder matrices. `merge_trained_parts` applies such a file to a freshly assembled model, so the shipped
 default model is a few MB in git while its base is rebuilt from packages.
 """
@@ -28,6 +28,7 @@ MODEL_PARTS_FILE = "trained_parts.safetensors"
 # safetensors metadata "true": trained (or composed, or averaged) with data licensed for non-commercial use
 # only. Such parts may not ship as the default (audiollm.default.ship_trained_parts refuses them).
 NON_COMMERCIAL_KEY = "non_commercial_data"
+GENDER_ROW_PREFIX = "speech_gender_row."
 
 
 def non_commercial(path: str | Path) -> bool:
@@ -45,8 +46,8 @@ def set_trainable(model: AudioLLM, adaptor: bool, encoder: str, decoder: str, lo
                   transcript_correction: bool = False) -> None:
     """Freeze everything, then unfreeze what the recipe names; add LoRA to the decoder if asked."""
     model.requires_grad_(False)
-    for module in (model.ln_speech, model.speech_audio_adapter, model.speech_voice_adapter):
-        if module is not None:  # no voice rows: no module
+    for module in (model.ln_speech, model.speech_audio_adapter, model.speech_voice_adapter, model.speech_gender_row):
+        if module is not None:  # no voice rows, no gender row: no module
             module.requires_grad_(adaptor)
     if model.speech_transcriber is not None:
         model.speech_transcriber.correction.requires_grad_(transcript_correction)
@@ -93,7 +94,8 @@ def export_trained_parts(model: AudioLLM, path: str | Path, non_commercial_data:
         tensors[f"{name}.lora_B"] = module.lora_B["default"].weight.detach().float().cpu().contiguous()
         scales[name] = float(module.scaling["default"])
     for name, parameter in model.named_parameters():
-        if parameter.requires_grad and "lora_" not in name:
+        # The gender row was fitted here even where it does not train: it always ships.
+        if (parameter.requires_grad or name.startswith(GENDER_ROW_PREFIX)) and "lora_" not in name:
             tensors[_plain_name(name)] = parameter.detach().cpu().contiguous()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,6 +126,7 @@ def merge_trained_parts(model: AudioLLM, path: str | Path, tokenizer_folder: str
         model.new_adaptor(adaptor=trained.adaptor, speech_mlp_scale_factor=trained.speech_mlp_scale_factor)
         model.set_voice_rows(trained.voice_rows)
         model.config = trained
+        model.set_gender_row(trained.gender_row)
         set_transcript_rows(model, trained.transcript_rows_per_second, trained.transcript_reader, tokenizer_folder,
                             trained.transcript_no_speech_row, trained.transcript_language_row)
     state = model.state_dict()

@@ -18,6 +18,7 @@ from audiollm.processor import AudioLLMProcessor, Turn
 from audiollm.train.config import ModelSpec, TrainConfig
 from audiollm.errors import ConfigError
 from audiollm.train.ctc import TokenInventory, ctc_alignment_loss, greedy_read
+from audiollm.train.gender_fit import fit_gender_row
 from audiollm.train.data import as_text_example, conversation_of, load_examples, non_commercial_rows
 from audiollm.train.distributed import Distributed
 from audiollm.transcript_rows import set_transcript_rows
@@ -72,6 +73,7 @@ class InstructionTuning:
             model.new_adaptor(speech_mlp_scale_factor=config.model.stack)
         fresh_voice_rows = (config.model.voice_rows is not None
                             and model.set_voice_rows(config.model.voice_rows, seed=config.seed))
+        fresh_gender_row = config.model.gender_row is not None and model.set_gender_row(config.model.gender_row)
         if config.model.transcript_rows is not None:
             no_speech_row, language_row = config.model.no_speech_row, config.model.language_row
             set_transcript_rows(model, config.model.transcript_rows, config.model.transcript_reader, self.base_folder,
@@ -108,6 +110,13 @@ class InstructionTuning:
                                            allow_non_commercial=True)[0][: config.eval_examples]
         if fresh_voice_rows:  # a resumed run then loads its trained values over these
             self._calibrate_voice_rows()
+        self.gender_row_fit = None
+        if fresh_gender_row:  # likewise
+            dev = load_examples(data.eval, allow_non_commercial=True)[0]
+            self.gender_row_fit = fit_gender_row(self.model, self.processor.tokenizer, self.collate, self.train_examples,
+                                                 dev[:256], device, seed=config.seed)
+            if dist.is_main:
+                print(f"gender row fitted: {self.gender_row_fit}", flush=True)
         vocab_size = self.model.text_decoder.get_input_embeddings().num_embeddings
         self.inventory = (TokenInventory.heard_in(self.processor.tokenizer, self.train_examples, vocab_size)
                           if config.align.ctc_steps else None)
@@ -250,7 +259,7 @@ class InstructionTuning:
         return {"trained_parts": str(parts), "trained_parameters": counts, "stacked_lora": stacked,
                 "base": str(self.base_folder),
                 "train_examples": len(self.train_examples), "skipped_too_long": self.skipped_too_long,
-                "non_commercial_data": self.non_commercial_data,
+                "non_commercial_data": self.non_commercial_data, "gender_row_fit": self.gender_row_fit,
                 "config": dataclasses.asdict(self.model.config)}
 
 
