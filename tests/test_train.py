@@ -21,7 +21,7 @@ import torch
 import yaml
 from safetensors import safe_open
 from script_loader import load_script
-from tiny_models import tiny_config, tiny_tokenizer
+from tiny_models import tiny_config, tiny_model_folder, tiny_tokenizer
 
 from audiollm.data.manifest import Example, write_manifest
 from audiollm.model import AudioLLM
@@ -31,12 +31,10 @@ from audiollm.train.parts import add_lora, export_trained_parts, merge_trained_p
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    """A tiny model folder and a corpus of tones: the answer names the pitch, so it must be heard."""
+    """A tiny model folder and a corpus of tones: the answer names the pitch, so it must be heard (the
+    high tones' speakers are "female", the low ones' "male")."""
     root = tmp_path_factory.mktemp("train")
-    torch.manual_seed(0)
-    config = tiny_config("meralion-v1")
-    AudioLLM.from_config(config).save_pretrained(root / "model")
-    AudioLLMProcessor(tiny_tokenizer(), config).save_pretrained(root / "model")
+    tiny_model_folder(root / "model")
     rng = np.random.default_rng(0)
     examples = []
     for index in range(24):
@@ -48,7 +46,8 @@ def setup(tmp_path_factory):
         soundfile.write(path, 0.3 * np.sin(2 * np.pi * (880 if high else 220) * t), 16000)
         examples.append(Example(id=str(index), task="para", instruction="Is the tone high or low?",
                                 answer="high" if high else "low", audio=f"audio/{index}.flac",
-                                duration=len(t) / 16000))
+                                duration=len(t) / 16000,  # a "speaker" for the gender row to tell apart
+                                speakers=[{"speaker": f"v{index}", "gender": "female" if high else "male"}]))
     write_manifest(root / "train.jsonl", examples[:20])
     write_manifest(root / "dev.jsonl", examples[20:])
     text = [Example(id=f"t{i}", task="text", instruction=f"say {w}", answer=w) for i, w in enumerate(["hello", "world", "lah", "lor"])]
@@ -447,6 +446,28 @@ def test_a_leg_adds_voice_rows_to_a_trained_model_and_its_parts_rebuild_it(setup
     assert (_logits(rebuilt, processor) - _logits(trained, processor)).abs().max().item() < 1e-4
     with safe_open(str(leg / "trained_parts.safetensors"), framework="pt") as handle:
         assert any(key.startswith("speech_voice_adapter.") for key in handle.keys())
+
+
+def test_a_leg_fits_a_gender_row_that_ships_in_its_parts(setup, tmp_path):
+    from audiollm.train import run_training
+
+    leg = run_training(_recipe(setup, tmp_path / "leg", steps=2, eval_every=0, model__gender_row=True,
+                               trainable__adaptor=False))  # the fitted row ships all the same
+    fit = json.loads((leg / "summary.json").read_text())["gender_row_fit"]
+    assert fit["clips"] == 20 and fit["dev_clips"] == 4
+    # 20 clips in the 32 pooled dimensions of a random tiny encoder: fitted exactly, 3 of 4 dev clips right.
+    assert fit["fit_accuracy"] == 1.0 and fit["dev_accuracy"] >= 0.75
+    trained = AudioLLM.from_pretrained(leg / "model")
+    assert trained.config.gender_row
+    words = trained.text_decoder.get_input_embeddings().weight
+    male = words[tiny_tokenizer()(" male", add_special_tokens=False).input_ids].mean(0)
+    assert torch.allclose(trained.speech_gender_row.words[0], male, atol=1e-5)  # the LLM's own word
+    with safe_open(str(leg / "trained_parts.safetensors"), framework="pt") as handle:
+        assert {"speech_gender_row.classifier.weight", "speech_gender_row.words"} <= set(handle.keys())
+    processor = AudioLLMProcessor.from_pretrained(leg / "model")  # its prompts count the row
+    rebuilt = AudioLLM.from_pretrained(setup / "model")  # the base, without the row
+    merge_trained_parts(rebuilt, leg / "trained_parts.safetensors")
+    assert (_logits(rebuilt, processor) - _logits(trained, processor)).abs().max().item() < 1e-4
 
 
 def test_a_leg_adds_transcript_rows_and_its_parts_rebuild_them_from_the_reader_source(setup, tmp_path):

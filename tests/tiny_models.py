@@ -2,7 +2,7 @@
 
 `tiny_tokenizer()` is a byte-level BPE with a Gemma-style chat template and the speech placeholder;
 `tiny_config()` is an AudioLLMConfig with a 2-layer Whisper encoder and a 2-layer decoder.
-`tiny_whisper_folder()` saves a random 2+2-layer Whisper with tiny.en's tokenizer (needs the tiny.en package).
+`tiny_model_folder()` saves a random tiny model folder; `tiny_whisper_folder()` saves a random 2+2-layer Whisper with tiny.en's tokenizer (needs the tiny.en package).
 """
 
 from __future__ import annotations
@@ -89,6 +89,20 @@ def tiny_assistant(seed: int = 0, batch_size: int = 8, **config_overrides):
     config = tiny_config("meralion-v1", **config_overrides)
     model = AudioLLM.from_config(config).eval()
     return AudioAssistant(model, AudioLLMProcessor(tiny_tokenizer(), config), name="tiny", batch_size=batch_size)
+
+
+def tiny_model_folder(folder, seed: int = 0, **config_overrides):
+    """A random tiny model and its processor saved to `folder` (a model folder `from_pretrained` reads); returns it."""
+    import torch
+
+    from audiollm.model import AudioLLM
+    from audiollm.processor import AudioLLMProcessor
+
+    torch.manual_seed(seed)
+    config = tiny_config("meralion-v1", **config_overrides)
+    AudioLLM.from_config(config).save_pretrained(folder)
+    AudioLLMProcessor(tiny_tokenizer(), config).save_pretrained(folder)
+    return folder
 
 
 def tiny_whisper_folder(folder, width: int = 64, **config_fields):
