@@ -381,7 +381,7 @@ def test_the_default_recipe_is_a_chain_of_legs_that_never_starts_from_the_shippe
     assert config.model.init not in (None, "default"), chain
     headers = "".join(path.read_text() for path in recipes)
     assert f"--out {Path(config.model.init).parent}" in headers, f"nothing builds {config.model.init}"
-    assert chain[:2] == ["default-v17.yaml", "default-v16.yaml"]
+    assert chain[:4] == ["default-v20.yaml", "default-v18.yaml", "default-v17.yaml", "default-v16.yaml"]
 
 
 def test_the_shipped_default_cuts_long_audio_at_pauses():
