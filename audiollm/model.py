@@ -138,7 +138,7 @@ class AudioLLM(nn.Module):
         if frame_mask is None:
             speech = self.speech_audio_adapter(stack_frames(frames, factor))  # (W, N, D)
             speech, _ = pool_rows(speech, None, self.config.frame_row_pool)
-            speech = self._voice_rows_first(speech, frames, None, voice_gradient)  # (W, V + N, D)
+            speech = self._summary_rows_first(speech, frames, None, voice_gradient)  # (W, V + N, D)
             return speech.reshape(-1, speech.shape[-1])
         # Zero the padded frames and pad T to a multiple of k, so a window's last token sees zeros
         # for its missing frames whatever it was batched with.
@@ -151,7 +151,7 @@ class AudioLLM(nn.Module):
             speech, tokens = pool_rows(speech, tokens, self.config.frame_row_pool)
         else:  # what was said comes from the transcript rows alone
             speech, tokens = frames.new_zeros(frames.shape[0], 0, self.config.decoder_width), torch.zeros_like(tokens)
-        speech = self._voice_rows_first(speech, voice_source, frame_mask, voice_gradient)  # (W, V + N_max, D)
+        speech = self._summary_rows_first(speech, voice_source, frame_mask, voice_gradient)  # (W, V + N_max, D)
         tokens = tokens + self.config.summary_rows
         keep = torch.arange(speech.shape[1], device=speech.device)[None, :] < tokens[:, None]
         if self.speech_transcriber is not None:
@@ -185,15 +185,19 @@ class AudioLLM(nn.Module):
         return self.ln_speech(frames), frame_mask
 
     @torch.no_grad()
+    def pooled_windows(self, batches) -> torch.Tensor:
+        """(N, 2C) float32 mean and standard deviation of each window's encoder frames (VoiceSummary.pool),
+        for every window in `batches`, which yields (input_features, feature_attention_mask) pairs."""
+        return torch.cat([VoiceSummary.pool(*self.speech_frames(features, mask)) for features, mask in batches]).float()
+
     def calibrate_voice_rows(self, batches) -> int:
-        """Start the voice rows' standardisation at the pooled statistics of these windows: `batches`
-        yields (input_features, feature_attention_mask) pairs. Returns how many windows it pooled."""
-        pooled = [VoiceSummary.pool(*self.speech_frames(features, mask)) for features, mask in batches]
-        pooled = torch.cat(pooled)
-        self.speech_voice_adapter.calibrate(pooled.float())
+        """Start the voice rows' standardisation at the pooled statistics of these windows (`batches` as
+        for pooled_windows). Returns how many windows it pooled."""
+        pooled = self.pooled_windows(batches)
+        self.speech_voice_adapter.calibrate(pooled)
         return pooled.shape[0]
 
-    def _voice_rows_first(self, speech: torch.Tensor, frames: torch.Tensor, frame_mask: torch.Tensor | None,
+    def _summary_rows_first(self, speech: torch.Tensor, frames: torch.Tensor, frame_mask: torch.Tensor | None,
                           voice_gradient: bool) -> torch.Tensor:
         """(W, N, D) speech rows -> (W, G + V + N, D) with each window's gender row (G = 1 with one) and voice
         rows first (unchanged without either)."""
@@ -357,8 +361,8 @@ class AudioLLM(nn.Module):
             return False
         if on != self.config.gender_row:
             self.config = dataclasses.replace(self.config, gender_row=on)
-        row = GenderRow(self.config.encoder_width, self.config.decoder_width) if on else None
-        self.speech_gender_row = None if row is None else row.to(device=self.device, dtype=self.dtype)
+        self.speech_gender_row = (GenderRow(self.config.encoder_width, self.config.decoder_width)
+                                  .to(device=self.device, dtype=self.dtype) if on else None)
         return on
 
     # ---- persistence ----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Fitting a fresh gender row (audiollm/gender_row.py) when a recipe adds one (model.gender_row: true).
 
 The classifier learns from training clips whose one speaker's gender the manifest records (every
-synthetic voice has it), the same number of each label, and is scored on the dev clips that have one.
+synthetic voice has it), the same number of each label, and is scored on the dev clips that have one;
+only clips of one window count, so that each gives one pooled row for its one label.
 Every process draws the same clips and fits the same way, so DDP replicas start equal.
 """
 
@@ -12,7 +13,6 @@ from typing import Callable, Sequence
 
 import torch
 
-from audiollm.adaptors import VoiceSummary
 from audiollm.data.manifest import Example, is_no_speech
 from audiollm.errors import ConfigError
 from audiollm.gender_row import LABELS
@@ -38,37 +38,28 @@ def balanced_clips(examples: Sequence[Example], per_label: int, seed: int) -> li
     return chosen
 
 
-@torch.no_grad()
-def pooled_windows(model, collate: Callable, examples: Sequence[Example], device, batch_size: int = 8) -> torch.Tensor:
-    """(N, 2C) pooled encoder frames (VoiceSummary.pool) of each example's first window."""
-    pooled = []
-    for start in range(0, len(examples), batch_size):
-        batch = collate(list(examples[start : start + batch_size]))
-        mask = batch.get("feature_attention_mask")
-        frames, frame_mask = model.speech_frames(batch["input_features"].to(device),
-                                                 None if mask is None else mask.to(device))
-        pooled.append(VoiceSummary.pool(frames, frame_mask).float().cpu())
-    return torch.cat(pooled)
-
-
-def fit_gender_row(model, tokenizer, collate: Callable, train: Sequence[Example], dev: Sequence[Example], device,
-                   per_label: int = 256, seed: int = 0) -> dict:
-    """Fit `model.speech_gender_row` (see the module docstring); returns what it measured."""
-    fitted = balanced_clips(train, per_label, seed)
+def fit_gender_row(model, tokenizer, pool: Callable[[Sequence[Example]], torch.Tensor], train: Sequence[Example],
+                   dev: Sequence[Example], per_label: int = 256, seed: int = 0) -> dict:
+    """Fit `model.speech_gender_row` (see the module docstring); returns what it measured. `pool` gives the
+    (N, 2C) pooled encoder frames of N one-window examples (stage 2: model.pooled_windows)."""
+    one_window = [example for example in train if example.duration <= model.config.window_seconds]
+    fitted = balanced_clips(one_window, per_label, seed)
     if len({label for _, label in fitted}) < len(LABELS):
         raise ConfigError("model.gender_row needs training clips of both genders (speakers[0].gender)")
     was_training = model.training
     model.eval()  # no dropout while pooling
-    pooled = pooled_windows(model, collate, [example for example, _ in fitted], device)
+    device = model.device
+    pooled = pool([example for example, _ in fitted])
     labels = torch.tensor([label for _, label in fitted])
     words = phrase_rows(tokenizer, model.text_decoder.get_input_embeddings().weight, [f" {w}" for w in LABELS])
     row = model.speech_gender_row
     fit_accuracy = row.float().fit(pooled.to(device), labels.to(device), words.to(device))
     row.to(model.dtype)
     measured = {"clips": len(fitted), "fit_accuracy": fit_accuracy}
-    held_out = [(example, label) for example in dev if (label := gender_label(example)) is not None]
+    held_out = [(example, label) for example in dev
+                if example.duration <= model.config.window_seconds and (label := gender_label(example)) is not None]
     if held_out:
-        dev_pooled = pooled_windows(model, collate, [example for example, _ in held_out], device)
+        dev_pooled = pool([example for example, _ in held_out])
         guesses = row.probabilities(dev_pooled.to(device=device, dtype=model.dtype)).argmax(-1).cpu()
         measured.update(dev_clips=len(held_out),
                         dev_accuracy=float((guesses == torch.tensor([label for _, label in held_out])).float().mean()))

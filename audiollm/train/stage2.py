@@ -113,8 +113,8 @@ class InstructionTuning:
         self.gender_row_fit = None
         if fresh_gender_row:  # likewise
             dev = load_examples(data.eval, allow_non_commercial=True)[0]
-            self.gender_row_fit = fit_gender_row(self.model, self.processor.tokenizer, self.collate, self.train_examples,
-                                                 dev[:256], device, seed=config.seed)
+            self.gender_row_fit = fit_gender_row(self.model, self.processor.tokenizer, self._pooled_clips,
+                                                 self.train_examples, dev[:256], seed=config.seed)
             if dist.is_main:
                 print(f"gender row fitted: {self.gender_row_fit}", flush=True)
         vocab_size = self.model.text_decoder.get_input_embeddings().num_embeddings
@@ -125,12 +125,19 @@ class InstructionTuning:
         """Start fresh voice rows' standardisation at the pooled statistics of the first training clips
         (the same clips on every process, so DDP replicas start equal)."""
         spoken = [e for e in self.train_examples if e.audio][:clips]
-        batches = []
-        for start in range(0, len(spoken), 8):
-            batch = self.collate(spoken[start : start + 8])
-            mask = batch.get("feature_attention_mask")  # absent with fixed 30 s input
-            batches.append((batch["input_features"].to(self.device), None if mask is None else mask.to(self.device)))
-        self.model.calibrate_voice_rows(batches)
+        self.model.calibrate_voice_rows(self._feature_batches(spoken))
+
+    def _feature_batches(self, examples: list, size: int = 8):
+        """(input_features, feature_attention_mask) of the examples' audio windows on the device, `size`
+        examples at a time (the mask is None with fixed 30 s input)."""
+        for start in range(0, len(examples), size):
+            batch = self.collate(examples[start : start + size])
+            mask = batch.get("feature_attention_mask")
+            yield batch["input_features"].to(self.device), None if mask is None else mask.to(self.device)
+
+    def _pooled_clips(self, examples: list) -> torch.Tensor:
+        """(N, 2C) pooled encoder frames of the windows of `examples` (model.pooled_windows)."""
+        return self.model.pooled_windows(self._feature_batches(list(examples)))
 
     def collate(self, examples: list) -> dict[str, torch.Tensor]:
         conversations, answers = zip(*(conversation_of(example) for example in examples))
