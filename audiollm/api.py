@@ -27,10 +27,12 @@ from transformers import TextIteratorStreamer
 
 from audiollm.audio import SAMPLING_RATE, load_audio
 from audiollm.config import AudioLLMConfig
+from audiollm.convert.whisper_sources import load_whisper_tokenizer
 from audiollm.errors import ConfigError, ModelNotFoundError, PromptError
 from audiollm.inference import SpeechRequest
 from audiollm.model import AudioLLM
 from audiollm.processor import AudioLLMProcessor, Turn
+from audiollm.reader_copy import ReaderCopy
 
 # Instructions of the convenience methods; the wording follows MERaLiON's own examples.
 TRANSCRIBE = "Please transcribe this speech."
@@ -53,6 +55,9 @@ class GenerationSettings:
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
     no_repeat_ngram_size: int | None = None  # None: the model's default (see SpeechRequest); 0: off
+    # How strongly decoding leans towards Whisper's own reading (audiollm/reader_copy.py); models with
+    # transcript rows only. None: the model's default; 0: off.
+    reader_copy_bias: float | None = None
 
 
 @dataclass
@@ -91,6 +96,7 @@ class AudioAssistant:
         self.folder = folder  # where the weights came from (the default's folder name carries its parts' digest)
         # What the model ships for settings a request leaves unset (its folder's generation_config.json).
         self.generation_defaults = generation_defaults or {}
+        self._whisper_tokenizer = None  # loaded at the first reader copy bias
 
     def identity(self) -> dict:
         """What an evaluation records (and checks on resume): the weights' folder, the full config, the
@@ -171,10 +177,11 @@ class AudioAssistant:
             long_asr = request.extra.get("task") == "asr" and request.audio is not None and len(request.audio) > window
             if long_asr:  # the budget was sized for the whole clip; each window gets its share
                 budget = min(budget, budget * window // len(request.audio) + 16)
-            groups.setdefault((budget, request.temperature, request.no_repeat_ngram_size, long_asr), []).append(index)
-        for (max_new_tokens, temperature, no_repeat, long_asr), indices in groups.items():
+            key = (budget, request.temperature, request.no_repeat_ngram_size, request.reader_copy_bias, long_asr)
+            groups.setdefault(key, []).append(index)
+        for (max_new_tokens, temperature, no_repeat, copy_bias, long_asr), indices in groups.items():
             settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature,
-                                          no_repeat_ngram_size=no_repeat)
+                                          no_repeat_ngram_size=no_repeat, reader_copy_bias=copy_bias)
             if long_asr:
                 found = [(requests[i].instruction, as_waveform(requests[i].audio)) for i in indices]
                 replies = [self._join(segments) for segments in self._transcribe_windows(found, settings)]
@@ -243,7 +250,7 @@ class AudioAssistant:
         kwargs = dict(
             max_new_tokens=settings.max_new_tokens, do_sample=sample,
             eos_token_id=self.processor.stop_token_ids, pad_token_id=self.processor.tokenizer.pad_token_id,
-            no_repeat_ngram_size=no_repeat or None,
+            no_repeat_ngram_size=no_repeat or None, reader_copy=self._reader_copy(settings),
         )
         if sample:
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k or None)
@@ -252,6 +259,18 @@ class AudioAssistant:
         if settings.stop:
             kwargs.update(stop_strings=list(settings.stop), tokenizer=self.processor.tokenizer)
         return kwargs
+
+    def _reader_copy(self, settings: GenerationSettings) -> ReaderCopy | None:
+        """The reader copy bias these settings ask for (or the model's default), None when off or when the
+        model has no transcript reader to copy."""
+        strength = settings.reader_copy_bias
+        if strength is None:
+            strength = self.generation_defaults.get("reader_copy_bias", 0.0)
+        if not strength or self.model.speech_transcriber is None:
+            return None
+        if self._whisper_tokenizer is None:
+            self._whisper_tokenizer = load_whisper_tokenizer(self.model.config.transcript_reader)
+        return ReaderCopy(strength, self._whisper_tokenizer, self.processor.tokenizer)
 
     def _finish(self, text: str, settings: GenerationSettings) -> str:
         """Cut at the first stop string (generation may run a token past it)."""
@@ -380,7 +399,7 @@ GENERATION_CONFIG = "generation_config.json"
 # The settings of a model folder's generation_config.json that requests inherit when they leave them unset.
 # MERaLiON-2 ships {"no_repeat_ngram_size": 6}; its other keys (eos/pad ids, cache kind) are the
 # processor's and the decoder's business.
-INHERITED_GENERATION_SETTINGS = ("no_repeat_ngram_size",)
+INHERITED_GENERATION_SETTINGS = ("no_repeat_ngram_size", "reader_copy_bias")
 
 
 def read_generation_defaults(folder: Path) -> dict:
@@ -396,6 +415,9 @@ def read_generation_defaults(folder: Path) -> dict:
     value = defaults.get("no_repeat_ngram_size", 0)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ConfigError(f"{path}: no_repeat_ngram_size must be a whole number of 0 or more, not {value!r}")
+    strength = defaults.get("reader_copy_bias", 0.0)
+    if not isinstance(strength, (int, float)) or isinstance(strength, bool) or strength < 0:
+        raise ConfigError(f"{path}: reader_copy_bias must be a number of 0 or more, not {strength!r}")
     return defaults
 
 

@@ -30,6 +30,9 @@ class SpeechRequest:
     # folder's generation_config.json). MERaLiON-2 ships 6, and so does the embedded default: greedy decoding
     # of a small model can fall into "i had no idea that i had no idea that ..." loops.
     no_repeat_ngram_size: int | None = None
+    # How strongly decoding leans towards the transcript reader's own reading (audiollm/reader_copy.py; models
+    # with transcript rows). None: the model's default (its generation_config.json); 0: off.
+    reader_copy_bias: float | None = None
 
 
 @runtime_checkable

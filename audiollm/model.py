@@ -41,6 +41,7 @@ from audiollm.adaptors import VoiceSummary, build_adaptor, pool_rows, stack_fram
 from audiollm.config import AudioLLMConfig
 from audiollm.errors import ModelNotFoundError, PromptError
 from audiollm.gender_row import GenderRow
+from audiollm.reader_copy import ReaderCopy
 from audiollm.transcript_rows import TranscriptReader
 
 IGNORE_INDEX = -100  # label value of positions without loss (the prompt, the audio, padding)
@@ -118,7 +119,7 @@ class AudioLLM(nn.Module):
     # ---- the data path --------------------------------------------------------------------------
     def encode_speech(
         self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor | None = None,
-        voice_gradient: bool = True, transcript_features: torch.Tensor | None = None,
+        voice_gradient: bool = True, transcript_features: torch.Tensor | None = None, readings: list | None = None,
     ) -> torch.Tensor:
         """(W, M, F) log-mel windows -> (S, D) speech embeddings, the windows' tokens in order.
 
@@ -130,7 +131,9 @@ class AudioLLM(nn.Module):
         voice_gradient=False detaches them (the CTC loss spells the transcript with the other rows).
         With config.gender_row, each window's gender row comes before its voice rows.
         With config.transcript_rows_per_second, each window's K_w transcript rows come last; they need
-        the windows' 30 s padded `transcript_features` (W, M, 3000), which the processor adds.
+        the windows' 30 s padded `transcript_features` (W, M, 3000), which the processor adds; given a list
+        `readings`, one (Whisper's greedy reading as token ids, the window's speech token count) pair per
+        window is appended to it (the reader copy bias, audiollm/reader_copy.py).
         """
         frames, frame_mask = self.speech_frames(input_features, feature_attention_mask)
         dtype = self.ln_speech.weight.dtype
@@ -160,17 +163,22 @@ class AudioLLM(nn.Module):
             mel_frames = (feature_attention_mask.sum(1).tolist() if feature_attention_mask is not None
                           else [input_features.shape[-1]] * input_features.shape[0])
             rows = torch.tensor([self.config.transcript_rows_for(int(f)) for f in mel_frames], device=speech.device)
-            transcript = self.transcript_rows(transcript_features, rows).to(speech.dtype)  # (W, K_max, D)
+            written = [] if readings is not None else None
+            transcript = self.transcript_rows(transcript_features, rows, written).to(speech.dtype)  # (W, K_max, D)
             transcript_keep = torch.arange(transcript.shape[1], device=speech.device)[None, :] < rows[:, None]
             speech, keep = torch.cat([speech, transcript], dim=1), torch.cat([keep, transcript_keep], dim=1)
+            if readings is not None:
+                readings.extend(zip(written, keep.sum(1).tolist()))
         return speech[keep]  # (sum of tokens, D), window by window
 
-    def transcript_rows(self, transcript_features: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """(W, M, 3000) 30 s padded log-mels and (W,) row counts -> (W, max rows, D) transcript rows.
-        Whisper's encoder and decoder only read here: no gradient reaches them."""
+    def transcript_rows(self, transcript_features: torch.Tensor, rows: torch.Tensor,
+                        written: list | None = None) -> torch.Tensor:
+        """(W, M, 3000) 30 s padded log-mels and (W,) row counts -> (W, max rows, D) transcript rows (and each
+        window's greedy reading appended to `written`, when given). Whisper's encoder and decoder only read
+        here: no gradient reaches them."""
         with torch.no_grad():
             states = self.speech_encoder(transcript_features.to(self.dtype)).last_hidden_state
-        return self.speech_transcriber(states, rows)
+        return self.speech_transcriber(states, rows, written)
 
     def speech_frames(self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor | None = None):
         """(W, M, F) log-mel windows -> (W, T, C) encoder frames after ln_speech, and the (W, T) mask of
@@ -214,10 +222,12 @@ class AudioLLM(nn.Module):
         return whisper_encoder_states(self.speech_encoder, features, mel_mask)
 
     def speech_rows(self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor | None = None,
-                    voice_gradient: bool = True, transcript_features: torch.Tensor | None = None) -> torch.Tensor:
+                    voice_gradient: bool = True, transcript_features: torch.Tensor | None = None,
+                    readings: list | None = None) -> torch.Tensor:
         """(S, D) speech embeddings as the decoder reads them: with its token-embedding factor when
-        config.scale_speech_embeddings (see embed_inputs)."""
-        speech = self.encode_speech(input_features, feature_attention_mask, voice_gradient, transcript_features)
+        config.scale_speech_embeddings (see embed_inputs). `readings` as for encode_speech."""
+        speech = self.encode_speech(input_features, feature_attention_mask, voice_gradient, transcript_features,
+                                    readings)
         scale = getattr(self.text_decoder.get_input_embeddings(), "embed_scale", None)  # Gemma 2 and 3 scale rows
         if self.config.scale_speech_embeddings and scale is not None:
             speech = speech * scale.to(speech.dtype)
@@ -229,8 +239,10 @@ class AudioLLM(nn.Module):
         input_features: torch.Tensor | None,
         feature_attention_mask: torch.Tensor | None = None,
         transcript_features: torch.Tensor | None = None,
+        readings: list | None = None,
     ) -> torch.Tensor:
-        """(B, L) ids (+ (W, M, F) features) -> (B, L, D) decoder input embeddings.
+        """(B, L) ids (+ (W, M, F) features) -> (B, L, D) decoder input embeddings (`readings` as for
+        encode_speech).
 
         Placeholder rows are filled with the speech embeddings in row-major order: batch row 0's
         placeholders first, and within a row the windows in time order. Token rows come from the
@@ -247,7 +259,7 @@ class AudioLLM(nn.Module):
                 raise PromptError(f"the prompt has {placeholders} speech placeholders but no audio was given")
             return embeds
         speech = self.speech_rows(input_features, feature_attention_mask,
-                                  transcript_features=transcript_features)  # (S, D)
+                                  transcript_features=transcript_features, readings=readings)  # (S, D)
         if placeholders != speech.shape[0]:
             raise PromptError(
                 f"the prompt has {placeholders} speech placeholder tokens but the audio gives "
@@ -308,6 +320,7 @@ class AudioLLM(nn.Module):
         attention_mask: torch.Tensor | None = None,
         feature_attention_mask: torch.Tensor | None = None,
         transcript_features: torch.Tensor | None = None,
+        reader_copy: ReaderCopy | None = None,
         **generate_kwargs,
     ) -> torch.Tensor:
         """Generate continuations; returns only the new token ids (B, new).
@@ -315,10 +328,19 @@ class AudioLLM(nn.Module):
         The audio is encoded once into the prompt embeddings; the decoder's own `generate` then runs
         with its KV cache, so later steps never touch the audio again. Any transformers generation
         argument (max_new_tokens, do_sample, temperature, no_repeat_ngram_size, streamer, ...) passes through.
+        With `reader_copy` (audiollm/reader_copy.py) and transcript rows, decoding leans towards continuing
+        Whisper's own reading of each row's audio.
         """
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        inputs_embeds = self.embed_inputs(input_ids, input_features, feature_attention_mask, transcript_features)
+        readings = [] if reader_copy is not None and self.speech_transcriber is not None else None
+        inputs_embeds = self.embed_inputs(input_ids, input_features, feature_attention_mask, transcript_features,
+                                          readings)
+        if readings:
+            is_speech = input_ids == self.config.speech_token_index
+            processors = list(generate_kwargs.pop("logits_processor", None) or [])
+            ends = generate_kwargs.get("eos_token_id") or self.text_decoder.generation_config.eos_token_id
+            generate_kwargs["logits_processor"] = processors + [reader_copy.bias(readings, is_speech.sum(1).tolist(), ends)]
         return self.text_decoder.generate(
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, **generate_kwargs
         )

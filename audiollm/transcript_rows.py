@@ -60,6 +60,7 @@ class Reading(NamedTuple):
     top_tokens: torch.Tensor
     no_speech: torch.Tensor
     languages: torch.Tensor | None
+    written: list[list[int]]
 
 
 class TranscriptReader(nn.Module):
@@ -120,12 +121,15 @@ class TranscriptReader(nn.Module):
         self.decoder.eval()
         return self
 
-    def forward(self, encoder_states: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    def forward(self, encoder_states: torch.Tensor, rows: torch.Tensor, written: list | None = None) -> torch.Tensor:
         """(W, 1500, C) encoder states of 30 s padded windows and (W,) row counts (the no-speech row
-        included) -> (W, max rows, D)."""
+        included) -> (W, max rows, D). Given a list `written`, each window's greedy reading (Whisper token
+        ids, the end of text left out) is appended to it: the reader copy bias decodes towards it."""
         text_rows = rows - sum(self.head_rows)
         steps = int(text_rows.max())
         reading = self.read(encoder_states, steps)
+        if written is not None:  # what the window's rows carry: a window read past its own count is cut there
+            written.extend(tokens[:count] for tokens, count in zip(reading.written, text_rows.tolist()))
         mixture = (reading.top_probabilities.unsqueeze(-1) * self.token_rows[reading.top_tokens].float()).sum(-2)
         out = mixture.to(reading.states.dtype) + self.correction(reading.states)
         keep = reading.alive & (torch.arange(out.shape[1], device=rows.device)[None, :] < text_rows[:, None])
@@ -165,7 +169,7 @@ class TranscriptReader(nn.Module):
             heard = first[:, languages].softmax(-1)
             ids = languages[heard.argmax(-1)][:, None]
         ids = torch.cat([ids, torch.tensor(self.prompt_tail, device=device).expand(windows, -1)], dim=1)
-        states, alive, top_probabilities, top_tokens = [], [], [], []
+        states, alive, top_probabilities, top_tokens, chosen = [], [], [], [], []
         finished = torch.zeros(windows, dtype=torch.bool, device=device)
         for _ in range(steps):
             hidden = self._step(ids, encoder_states, cache)
@@ -177,11 +181,14 @@ class TranscriptReader(nn.Module):
             top_tokens.append(tokens)
             following = logits.argmax(-1)
             finished = finished | (following == self.end)
+            chosen.append(torch.where(finished, -1, following))
             if bool(finished.all()):
                 break
             ids = following[:, None]
         stack = functools.partial(torch.stack, dim=1)
-        return Reading(stack(states), stack(alive), stack(top_probabilities), stack(top_tokens), no_speech, heard)
+        written = [[token for token in row if token >= 0] for row in stack(chosen).tolist()]
+        return Reading(stack(states), stack(alive), stack(top_probabilities), stack(top_tokens), no_speech, heard,
+                       written)
 
     def _step(self, ids: torch.Tensor, encoder_states: torch.Tensor, cache) -> torch.Tensor:
         """Feed `ids` (W, n) after what the cache holds; the (W, C) last hidden state."""

@@ -30,12 +30,14 @@ from safetensors.torch import load_file
 from audiollm.api import cpu_threads
 from audiollm.cli.core import threads_option
 from audiollm.config import SETTINGS_BEFORE_THEY_EXISTED
+from audiollm.convert.whisper_sources import load_whisper_tokenizer
 from audiollm.data.manifest import read_manifest
 from audiollm.default import resolve_model_folder
 from audiollm.evaluate.data import load_audio
 from audiollm.evaluate.metrics import error_rate
 from audiollm.model import AudioLLM
 from audiollm.processor import AudioLLMProcessor, Turn
+from audiollm.reader_copy import ReaderCopy
 from audiollm.train.config import LoraSpec
 from audiollm.train.parts import add_lora
 
@@ -78,6 +80,8 @@ def main() -> None:
     parser.add_argument("--transcribe", type=int, default=0, metavar="N", help="also transcribe the first N clips")
     parser.add_argument("--whisper", metavar="NAME", help="with --transcribe: also Whisper NAME (e.g. whisper-base) "
                         "with its own decoder on the same clips")
+    parser.add_argument("--reader-copy-bias", type=float, default=0.0, metavar="B",
+                        help="with --transcribe: lean decoding towards the transcript reader's reading (0: off)")
     parser.add_argument("--out", help="also write the JSON result to this file (written whole, then renamed)")
     args = parser.parse_args()
     torch.set_num_threads(cpu_threads(args.threads))
@@ -123,7 +127,12 @@ def main() -> None:
               "mean_loss": means, "gain_over_other": round(means["other"] - means["right"], 4),
               "gain_by_position": gain_by_position(token_gains)}
     if args.transcribe:
-        result["transcripts"] = transcribe(model, processor, examples[: args.transcribe], audios, args.language)
+        copy = None
+        if args.reader_copy_bias and model.speech_transcriber is not None:
+            copy = ReaderCopy(args.reader_copy_bias, load_whisper_tokenizer(model.config.transcript_reader),
+                              processor.tokenizer)
+        result["transcripts"] = transcribe(model, processor, examples[: args.transcribe], audios, args.language, copy)
+        result["reader_copy_bias"] = args.reader_copy_bias if copy else 0.0
         if args.whisper:
             result["whisper"] = whisper_transcripts(args.whisper, examples[: args.transcribe], audios, args.language,
                                                     cpu_threads(args.threads))
@@ -136,13 +145,15 @@ def main() -> None:
         partial.replace(args.out)
 
 
-def transcribe(model, processor, examples, audios, language: str) -> dict:
-    """Greedy transcripts of the examples (one at a time) and their corpus WER against the references."""
+def transcribe(model, processor, examples, audios, language: str, copy: ReaderCopy | None = None) -> dict:
+    """Greedy transcripts of the examples (one at a time) and their corpus WER against the references
+    (with `copy`, leaning towards the transcript reader's own reading)."""
     predictions = []
     with torch.no_grad():
         for example, audio in zip(examples, audios):
             batch = processor([[Turn("user", example.instruction, [audio])]])
-            predictions.append(processor.decode(model.generate(**batch, max_new_tokens=64, do_sample=False)[0]))
+            predictions.append(processor.decode(model.generate(**batch, max_new_tokens=64, do_sample=False,
+                                                                   reader_copy=copy)[0]))
     references = [example.answer for example in examples]
     rate = error_rate(references, predictions, language)
     return {"wer": round(100 * rate.rate, 1), "pairs": [[r, p] for r, p in zip(references, predictions)]}

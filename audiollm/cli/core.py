@@ -37,6 +37,9 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-repeat-ngram-size", type=int, default=None, metavar="N",
                         help="forbid any N-gram twice in an answer (0: off); default: the model's own "
                              "(6 for the embedded default, see `audiollm info`)")
+    parser.add_argument("--reader-copy-bias", type=float, default=None, metavar="B",
+                        help="lean decoding towards Whisper's own reading by B on the logits (models with "
+                             "transcript rows; 0: off); default: the model's own (see `audiollm info`)")
     parser.add_argument("--json", action="store_true", help="one JSON object per input file, with a `text` field")
 
 
@@ -96,8 +99,10 @@ def _settings(args):
 
     if args.no_repeat_ngram_size is not None and args.no_repeat_ngram_size < 0:
         raise ConfigError(f"--no-repeat-ngram-size must be 0 (off) or more, not {args.no_repeat_ngram_size}")
+    if args.reader_copy_bias is not None and args.reader_copy_bias < 0:
+        raise ConfigError(f"--reader-copy-bias must be 0 (off) or more, not {args.reader_copy_bias}")
     return GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                              no_repeat_ngram_size=args.no_repeat_ngram_size)
+                              no_repeat_ngram_size=args.no_repeat_ngram_size, reader_copy_bias=args.reader_copy_bias)
 
 
 def _run_task(args) -> int:

@@ -43,6 +43,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                           help="forbid any N-gram twice in an answer, against repetition loops (0: off; default: "
                                "the model's own, 6 for the embedded default and MERaLiON-2, off for a model "
                                "folder without generation_config.json; a cascade's Whisper keeps its own decoding)")
+    decoding.add_argument("--reader-copy-bias", type=float, default=None, metavar="B",
+                          help="lean decoding towards the transcript reader's own reading by B on the logits "
+                               "(models with transcript rows; 0: off; default: the model's own)")
     decoding.add_argument("--long-audio", choices=("pass", "audiobench"), default="pass",
                           help="pass whole clips (default) or AudioBench's 30 s cutting")
     decoding.add_argument("--windows", metavar="STRATEGY[:OVERLAP]",
@@ -171,7 +174,8 @@ def _evaluate(args) -> int:
     if not (args.model and args.data and args.out):
         raise ConfigError("eval needs --model, --data and --out (or --compare DIR...)")
     decoding = Decoding(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                        long_audio=args.long_audio, no_repeat_ngram_size=args.no_repeat_ngram_size)
+                        long_audio=args.long_audio, no_repeat_ngram_size=args.no_repeat_ngram_size,
+                        reader_copy_bias=args.reader_copy_bias)
     material = [s for path in args.data for s in load_eval_set(path, args.task)]
     if args.no_speech_only:
         if args.longform_only or args.text_only:

@@ -151,6 +151,14 @@ def _resolve(source: str) -> str | Path:
     return source
 
 
+def load_whisper_tokenizer(source: str) -> WhisperTokenizer:
+    """Whisper's tokenizer alone, from any source load_whisper takes (the reader copy bias decodes with it)."""
+    try:
+        return WhisperTokenizer.from_pretrained(_resolve(source))
+    except OSError as err:
+        raise ModelNotFoundError(f"Cannot load the tokenizer of Whisper {source!r}: {err}") from None
+
+
 def load_whisper(source: str, dtype: torch.dtype = torch.float32) -> WhisperBundle:
     """Load Whisper from an alias, a CTranslate2 folder, a Hugging Face folder or a hub id.
 

@@ -40,6 +40,8 @@ def chat_payload(request: SpeechRequest, model: str) -> dict:
             "max_tokens": request.max_new_tokens, "temperature": request.temperature}
     if request.no_repeat_ngram_size:  # an extension audiollm's server (and MERaLiON-2's vLLM plugin) accept
         body["no_repeat_ngram_size"] = request.no_repeat_ngram_size
+    if request.reader_copy_bias is not None:  # audiollm's server only
+        body["reader_copy_bias"] = request.reader_copy_bias
     return body
 
 

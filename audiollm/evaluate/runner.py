@@ -44,6 +44,7 @@ class Decoding:
     asr_tokens_per_second: float = 5.0
     long_audio: str = "pass"
     no_repeat_ngram_size: int | None = None  # None: the model's default; 0: off; see SpeechRequest
+    reader_copy_bias: float | None = None  # None: the model's default; 0: off; see SpeechRequest
 
     def __post_init__(self) -> None:
         if self.long_audio not in ("pass", "audiobench"):
@@ -52,14 +53,17 @@ class Decoding:
             raise ConfigError("max_new_tokens must be at least 1")
         if self.no_repeat_ngram_size is not None and self.no_repeat_ngram_size < 0:
             raise ConfigError("no_repeat_ngram_size must be 0 (off) or more")
+        if self.reader_copy_bias is not None and self.reader_copy_bias < 0:
+            raise ConfigError("reader_copy_bias must be 0 (off) or more")
 
     def recorded(self) -> dict:
         """The settings as reports record them; an option left to the model is not written, so the reports
         made before it existed still match a rerun with the same settings (the model's own default is in
         its identity)."""
         settings = asdict(self)
-        if self.no_repeat_ngram_size is None:
-            del settings["no_repeat_ngram_size"]
+        for name in ("no_repeat_ngram_size", "reader_copy_bias"):
+            if settings[name] is None:
+                del settings[name]
         return settings
 
     def budget(self, task: str, seconds: float) -> int:
@@ -193,7 +197,8 @@ def _respond_group(responder: Responder, group: list[tuple[dict, object]], decod
                  "target_language": target_language(example)}
         for piece in _pieces(audio, record["task"], decoding):
             requests.append(SpeechRequest(record["instruction"], piece, record["decoding"]["max_new_tokens"],
-                                          decoding.temperature, dict(extra), decoding.no_repeat_ngram_size))
+                                          decoding.temperature, dict(extra), decoding.no_repeat_ngram_size,
+                                          decoding.reader_copy_bias))
             owners.append(record)
     answers: list[str] = []
     for start in range(0, len(requests), batch_size):

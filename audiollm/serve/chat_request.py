@@ -85,6 +85,7 @@ def parse_settings(body: dict, default_max_tokens: int, max_tokens_limit: int) -
         seed=_number(body, "seed", None, -(2**63), 2**63 - 1, integer=True),
         stop=_stop_strings(body.get("stop")),
         no_repeat_ngram_size=_number(body, "no_repeat_ngram_size", None, 0, 64, integer=True),
+        reader_copy_bias=_number(body, "reader_copy_bias", None, 0.0, 100.0),
     )
 
 

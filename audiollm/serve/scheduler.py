@@ -42,7 +42,8 @@ def batch_key(settings: GenerationSettings) -> tuple:
     if settings.temperature > 0 and settings.seed is not None:
         return ("alone", next(_unique))
     sampling = (settings.temperature, settings.top_p, settings.top_k) if settings.temperature > 0 else ()
-    return (settings.max_new_tokens, tuple(settings.stop), settings.no_repeat_ngram_size, sampling)
+    return (settings.max_new_tokens, tuple(settings.stop), settings.no_repeat_ngram_size, settings.reader_copy_bias,
+            sampling)
 
 
 @dataclass

@@ -1,0 +1,141 @@
+"""The reader copy bias: decoding leans towards continuing Whisper's own reading (audiollm/reader_copy.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_transcript_rows import _model, _tone
+from tiny_models import tiny_tokenizer
+
+from audiollm.api import AudioAssistant, GenerationSettings, read_generation_defaults
+from audiollm.errors import ConfigError
+from audiollm.processor import Turn
+from audiollm.reader_copy import ReaderCopy, ReaderCopyBias, following_positions
+
+WORDS = "the quick brown fox jumps over lazy dog hello world".split()
+
+
+class WordTokenizer:
+    """Stands in for Whisper's tokenizer: text token i is the word WORDS[i % 10]."""
+
+    def decode(self, ids, skip_special_tokens=True):
+        return "".join(" " + WORDS[i % len(WORDS)] for i in ids)
+
+
+def test_the_copy_continues_after_the_longest_tail_of_the_answer_found_in_the_reading():
+    source = [5, 6, 7, 5, 8, 9]
+    assert following_positions(source, []) == [0]  # an empty answer starts the reading
+    assert following_positions([], []) == []
+    assert following_positions(source, [1, 5]) == [1, 4]  # "5" occurs twice: both continuations
+    assert following_positions(source, [7, 5]) == [4]  # the longer tail "7 5" decides
+    assert following_positions(source, [5, 8, 9]) == [6]  # the whole reading copied: it is over
+    assert following_positions(source, [4]) == []  # off the reading: nothing to continue
+    assert following_positions(source, [6, 7, 5, 8], longest=1) == [5]
+
+
+def test_the_bias_lifts_the_continuations_and_the_end_once_the_copy_is_complete():
+    bias = ReaderCopyBias(3.0, [[5, 6, 7], [], [5, 6]], end_ids=[1, 4])
+    written = torch.tensor([[5, 6], [5, 6], [5, 6]])
+    scores = bias(written, torch.zeros(3, 10))
+    assert scores[0].tolist() == [0, 0, 0, 0, 0, 0, 0, 3.0, 0, 0]
+    assert scores[1].abs().sum() == 0  # no reading, no bias
+    assert scores[2].tolist() == [0, 3.0, 0, 0, 3.0, 0, 0, 0, 0, 0]  # "5 6" is all of it: the end ids
+
+
+def test_each_row_copies_the_reading_of_its_own_windows_whatever_it_is_batched_with():
+    model, processor = _model(rate=4.0)
+    copy = ReaderCopy(1e4, WordTokenizer(), processor.tokenizer)
+    conversations = [[Turn("user", "long one", [_tone(33.0, 500)])], [Turn("user", "short", [_tone(1.5, 300)])]]
+    kwargs = dict(max_new_tokens=6, do_sample=False, eos_token_id=processor.stop_token_ids,
+                  pad_token_id=processor.tokenizer.pad_token_id)
+    with torch.no_grad():
+        sources = []
+        for conversation in conversations:  # each alone: its windows' readings, spelled
+            readings = []
+            batch = processor([conversation])
+            model.embed_inputs(batch["input_ids"], batch["input_features"], batch["feature_attention_mask"],
+                               batch["transcript_features"], readings)
+            placeholders = int((batch["input_ids"] == model.config.speech_token_index).sum())
+            assert sum(count for _, count in readings) == placeholders  # one pair per window, all tokens
+            sources.append(copy.spell([reading for reading, _ in readings]))
+        assert len(sources[0]) > 0 and len(sources[1]) > 0
+        batch = processor(conversations)
+        plain = model.generate(**batch, **kwargs)
+        copied = model.generate(**batch, reader_copy=copy, **kwargs)
+        weak = model.generate(**batch, reader_copy=ReaderCopy(1e-6, WordTokenizer(), processor.tokenizer), **kwargs)
+    for row, source in enumerate(sources):
+        written = copied[row].tolist()
+        assert written[0] == source[0]  # an empty answer starts with the reading's first token
+        for step in range(1, len(written)):  # and every later token continues the copy, or ends it
+            allowed = [source[p] if p < len(source) else None for p in following_positions(source, written[:step])]
+            if written[step] in processor.stop_token_ids:
+                assert None in allowed  # only once the reading is copied to its end
+                break
+            assert written[step] in allowed
+    assert torch.equal(weak, plain)  # a negligible strength changes nothing
+
+
+def test_the_strength_comes_from_the_settings_or_the_models_generation_config(tmp_path):
+    model, processor = _model(rate=4.0)
+    assistant = AudioAssistant(model, processor, "tiny", generation_defaults={"reader_copy_bias": 1e4})
+    assistant._whisper_tokenizer = WordTokenizer()  # the tiny reader has no packaged tokenizer
+    assert assistant._reader_copy(GenerationSettings()).strength == 1e4
+    assert assistant._reader_copy(GenerationSettings(reader_copy_bias=0)) is None
+    assert assistant._reader_copy(GenerationSettings(reader_copy_bias=7.0)).strength == 7.0
+    audio, settings = _tone(1.5, 300), GenerationSettings(max_new_tokens=4)
+    by_default = assistant.ask(audio, "say it", settings)
+    assert by_default == assistant.ask(audio, "say it", GenerationSettings(max_new_tokens=4, reader_copy_bias=1e4))
+    assert by_default != assistant.ask(audio, "say it", GenerationSettings(max_new_tokens=4, reader_copy_bias=0))
+    (tmp_path / "generation_config.json").write_text(json.dumps({"reader_copy_bias": -1}))
+    with pytest.raises(ConfigError, match="reader_copy_bias must be a number of 0 or more"):
+        read_generation_defaults(tmp_path)
+    (tmp_path / "generation_config.json").write_text(json.dumps({"reader_copy_bias": 4}))
+    assert read_generation_defaults(tmp_path) == {"reader_copy_bias": 4}
+
+
+def test_a_model_without_a_reader_decodes_as_before():
+    from tiny_models import tiny_config
+
+    from audiollm.model import AudioLLM
+    from audiollm.processor import AudioLLMProcessor
+
+    torch.manual_seed(0)
+    config = tiny_config(encoder_input="real")
+    model = AudioLLM.from_config(config).eval()
+    assistant = AudioAssistant(model, AudioLLMProcessor(tiny_tokenizer(), config), "tiny",
+                               generation_defaults={"reader_copy_bias": 5.0})
+    assert assistant._reader_copy(GenerationSettings()) is None
+    audio = np.zeros(16000, dtype=np.float32)
+    assert isinstance(assistant.ask(audio, "say it", GenerationSettings(max_new_tokens=3)), str)
+
+
+def test_requests_the_evaluation_and_the_server_carry_the_strength_to_generate():
+    from audiollm.evaluate.runner import Decoding
+    from audiollm.inference import SpeechRequest
+    from audiollm.serve.chat_request import parse_settings
+    from audiollm.serve.errors import APIError
+
+    model, processor = _model(rate=4.0)
+    assistant = AudioAssistant(model, processor, "tiny")
+    assistant._whisper_tokenizer = WordTokenizer()
+    seen, original = [], model.generate
+
+    def recording_generate(**kwargs):
+        seen.append(kwargs["reader_copy"].strength if kwargs["reader_copy"] else None)
+        return original(**kwargs)
+
+    model.generate = recording_generate
+    audio = _tone(1.0, 300)
+    assistant.respond([SpeechRequest("x", audio, 4, reader_copy_bias=3.0), SpeechRequest("x", audio, 4)])
+    assert sorted(seen, key=str) == [3.0, None]  # grouped apart; the second leaves it to the model (off)
+    assert parse_settings({"reader_copy_bias": 2}, 16, 64).reader_copy_bias == 2.0
+    assert parse_settings({}, 16, 64).reader_copy_bias is None
+    with pytest.raises(APIError, match="reader_copy_bias must be between 0 and 100"):
+        parse_settings({"reader_copy_bias": -1}, 16, 64)
+    assert Decoding(reader_copy_bias=4.0).recorded()["reader_copy_bias"] == 4.0
+    assert "reader_copy_bias" not in Decoding().recorded()  # left to the model: earlier reports still match
+    with pytest.raises(ConfigError, match="reader_copy_bias"):
+        Decoding(reader_copy_bias=-1)
