@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from transformers import LogitsProcessor
 from test_transcript_rows import _model, _tone
 from tiny_models import tiny_tokenizer
 
@@ -27,29 +28,48 @@ class WordTokenizer:
 
 def test_the_copy_continues_after_the_longest_tail_of_the_answer_found_in_the_reading():
     source = [5, 6, 7, 5, 8, 9]
-    assert following_positions(source, []) == [0]  # an empty answer starts the reading
-    assert following_positions([], []) == []
-    assert following_positions(source, [1, 5]) == [1, 4]  # "5" occurs twice: both continuations
-    assert following_positions(source, [7, 5]) == [4]  # the longer tail "7 5" decides
-    assert following_positions(source, [5, 8, 9]) == [6]  # the whole reading copied: it is over
-    assert following_positions(source, [4]) == []  # off the reading: nothing to continue
-    assert following_positions(source, [6, 7, 5, 8], longest=1) == [5]
+    # Only an answer that starts as the reading does (its first 2 tokens) is a copy of it.
+    assert following_positions(source, []) == []
+    assert following_positions(source, [5]) == []
+    assert following_positions(source, [6, 7, 5]) == []  # in the reading, but not from its start
+    assert following_positions(source, [5, 6]) == [2]
+    assert following_positions(source, [5, 6, 7, 5]) == [4]  # the longer tail "7 5" decides
+    assert following_positions(source, [5, 6, 1, 5]) == [1, 4]  # "5" alone: both continuations
+    assert following_positions(source, [5, 6, 7, 5, 8, 9]) == [6]  # the whole reading copied: it is over
+    assert following_positions(source, [5, 6, 4]) == []  # off the reading: nothing to continue
+    assert following_positions(source, [5, 6, 7, 5, 8], longest=1) == [5]
+    assert following_positions(source, [6], anchor=0) == [2]  # without the anchor, anywhere
+    assert following_positions([], [5, 6]) == []
 
 
 def test_the_bias_lifts_the_continuations_and_the_end_once_the_copy_is_complete():
-    bias = ReaderCopyBias(3.0, [[5, 6, 7], [], [5, 6]], end_ids=[1, 4])
-    written = torch.tensor([[5, 6], [5, 6], [5, 6]])
-    scores = bias(written, torch.zeros(3, 10))
+    bias = ReaderCopyBias(3.0, [[5, 6, 7], [], [5, 6], [6, 5, 6]], end_ids=[1, 4])
+    written = torch.tensor([[5, 6], [5, 6], [5, 6], [5, 6]])
+    scores = bias(written, torch.zeros(4, 10))
     assert scores[0].tolist() == [0, 0, 0, 0, 0, 0, 0, 3.0, 0, 0]
     assert scores[1].abs().sum() == 0  # no reading, no bias
     assert scores[2].tolist() == [0, 3.0, 0, 0, 3.0, 0, 0, 0, 0, 0]  # "5 6" is all of it: the end ids
+    assert scores[3].abs().sum() == 0  # "5 6" occurs in [6, 5, 6], but the answer did not start as it does
+
+
+class StartWith(LogitsProcessor):
+    """Makes each row's answer start with the given tokens (as a model that transcribes would)."""
+
+    def __init__(self, starts: list[list[int]]):
+        self.starts = starts
+
+    def __call__(self, input_ids, scores):
+        for row, start in enumerate(self.starts):
+            if input_ids.shape[1] < len(start):
+                scores[row] = torch.where(torch.arange(scores.shape[1]) == start[input_ids.shape[1]], 0.0, -1e9)
+        return scores
 
 
 def test_each_row_copies_the_reading_of_its_own_windows_whatever_it_is_batched_with():
     model, processor = _model(rate=4.0)
     copy = ReaderCopy(1e4, WordTokenizer(), processor.tokenizer)
     conversations = [[Turn("user", "long one", [_tone(33.0, 500)])], [Turn("user", "short", [_tone(1.5, 300)])]]
-    kwargs = dict(max_new_tokens=6, do_sample=False, eos_token_id=processor.stop_token_ids,
+    kwargs = dict(max_new_tokens=8, do_sample=False, eos_token_id=processor.stop_token_ids,
                   pad_token_id=processor.tokenizer.pad_token_id)
     with torch.no_grad():
         sources = []
@@ -61,21 +81,26 @@ def test_each_row_copies_the_reading_of_its_own_windows_whatever_it_is_batched_w
             placeholders = int((batch["input_ids"] == model.config.speech_token_index).sum())
             assert sum(count for _, count in readings) == placeholders  # one pair per window, all tokens
             sources.append(copy.spell([reading for reading, _ in readings]))
-        assert len(sources[0]) > 0 and len(sources[1]) > 0
+        assert len(sources[0]) > 2 and len(sources[1]) > 2
         batch = processor(conversations)
         plain = model.generate(**batch, **kwargs)
-        copied = model.generate(**batch, reader_copy=copy, **kwargs)
-        weak = model.generate(**batch, reader_copy=ReaderCopy(1e-6, WordTokenizer(), processor.tokenizer), **kwargs)
+        anchored = model.generate(**batch, reader_copy=copy, **kwargs)
+        starts = StartWith([source[:2] for source in sources])
+        copied = model.generate(**batch, reader_copy=copy, logits_processor=[starts], **kwargs)
+        unbiased = model.generate(**batch, logits_processor=[starts], **kwargs)
+    # An answer that does not start as its reading does is left alone, however strong the bias.
+    assert all(plain[row, :2].tolist() != source[:2] for row, source in enumerate(sources))
+    assert torch.equal(anchored, plain)
+    # One that does is a copy of its own row's reading from then on, to the end of the reading.
     for row, source in enumerate(sources):
         written = copied[row].tolist()
-        assert written[0] == source[0]  # an empty answer starts with the reading's first token
-        for step in range(1, len(written)):  # and every later token continues the copy, or ends it
+        for step in range(2, len(written)):
             allowed = [source[p] if p < len(source) else None for p in following_positions(source, written[:step])]
             if written[step] in processor.stop_token_ids:
                 assert None in allowed  # only once the reading is copied to its end
                 break
             assert written[step] in allowed
-    assert torch.equal(weak, plain)  # a negligible strength changes nothing
+    assert not torch.equal(copied, unbiased)  # the random model would not have copied it
 
 
 def test_the_strength_comes_from_the_settings_or_the_models_generation_config(tmp_path):
@@ -85,10 +110,16 @@ def test_the_strength_comes_from_the_settings_or_the_models_generation_config(tm
     assert assistant._reader_copy(GenerationSettings()).strength == 1e4
     assert assistant._reader_copy(GenerationSettings(reader_copy_bias=0)) is None
     assert assistant._reader_copy(GenerationSettings(reader_copy_bias=7.0)).strength == 7.0
-    audio, settings = _tone(1.5, 300), GenerationSettings(max_new_tokens=4)
-    by_default = assistant.ask(audio, "say it", settings)
-    assert by_default == assistant.ask(audio, "say it", GenerationSettings(max_new_tokens=4, reader_copy_bias=1e4))
-    assert by_default != assistant.ask(audio, "say it", GenerationSettings(max_new_tokens=4, reader_copy_bias=0))
+    seen, original = [], model.generate
+
+    def recording_generate(**kwargs):
+        seen.append(kwargs["reader_copy"].strength if kwargs["reader_copy"] else None)
+        return original(**kwargs)
+
+    model.generate = recording_generate
+    for strength in (None, 0, 3.0):
+        assistant.ask(_tone(1.5, 300), "say it", GenerationSettings(max_new_tokens=4, reader_copy_bias=strength))
+    assert seen == [1e4, None, 3.0]
     (tmp_path / "generation_config.json").write_text(json.dumps({"reader_copy_bias": -1}))
     with pytest.raises(ConfigError, match="reader_copy_bias must be a number of 0 or more"):
         read_generation_defaults(tmp_path)
