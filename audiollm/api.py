@@ -32,7 +32,7 @@ from audiollm.errors import ConfigError, ModelNotFoundError, PromptError
 from audiollm.inference import SpeechRequest
 from audiollm.model import AudioLLM
 from audiollm.processor import AudioLLMProcessor, Turn
-from audiollm.reader_copy import ReaderCopy
+from audiollm.reader_copy import ANCHOR, ReaderCopy
 
 # Instructions of the convenience methods; the wording follows MERaLiON's own examples.
 TRANSCRIBE = "Please transcribe this speech."
@@ -270,7 +270,8 @@ class AudioAssistant:
             return None
         if self._whisper_tokenizer is None:
             self._whisper_tokenizer = load_whisper_tokenizer(self.model.config.transcript_reader)
-        return ReaderCopy(strength, self._whisper_tokenizer, self.processor.tokenizer)
+        anchor = self.generation_defaults.get("reader_copy_anchor", ANCHOR)  # a model's setting, not a request's
+        return ReaderCopy(strength, self._whisper_tokenizer, self.processor.tokenizer, anchor)
 
     def _finish(self, text: str, settings: GenerationSettings) -> str:
         """Cut at the first stop string (generation may run a token past it)."""
@@ -399,7 +400,7 @@ GENERATION_CONFIG = "generation_config.json"
 # The settings of a model folder's generation_config.json that requests inherit when they leave them unset.
 # MERaLiON-2 ships {"no_repeat_ngram_size": 6}; its other keys (eos/pad ids, cache kind) are the
 # processor's and the decoder's business.
-INHERITED_GENERATION_SETTINGS = ("no_repeat_ngram_size", "reader_copy_bias")
+INHERITED_GENERATION_SETTINGS = ("no_repeat_ngram_size", "reader_copy_bias", "reader_copy_anchor")
 
 
 def read_generation_defaults(folder: Path) -> dict:
@@ -418,6 +419,9 @@ def read_generation_defaults(folder: Path) -> dict:
     strength = defaults.get("reader_copy_bias", 0.0)
     if not isinstance(strength, (int, float)) or isinstance(strength, bool) or strength < 0:
         raise ConfigError(f"{path}: reader_copy_bias must be a number of 0 or more, not {strength!r}")
+    anchor = defaults.get("reader_copy_anchor", ANCHOR)
+    if not isinstance(anchor, int) or isinstance(anchor, bool) or anchor < 0:
+        raise ConfigError(f"{path}: reader_copy_anchor must be a whole number of 0 or more, not {anchor!r}")
     return defaults
 
 

@@ -17,7 +17,8 @@ verifying:
 The anchor keeps the bias out of every other answer. Without it, a translation, an answer to a question, a
 label or a summary leans towards the reading from its first token and whenever a word of it occurs in the
 reading (default-v21, strength 16: ST BLEU 6.5 -> 0.7, SQA token F1 13.3 -> 4.5; docs/training.md). The
-strength is a decoding setting (`reader_copy_bias`); the shipped default sets it in its generation_config.json.
+strength is a decoding setting (`reader_copy_bias`); the shipped default sets it in its generation_config.json,
+which may also set `reader_copy_anchor` (0: no anchor, the bias is on from the answer's first token).
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ def following_positions(source: Sequence[int], written: Sequence[int], longest: 
     """Where `written` would continue a copy of `source`: the positions right after every occurrence of its
     longest tail (at most `longest` tokens) found in `source`; len(source) means the copy is complete.
     [] before `written` holds `anchor` tokens, when they are not `source`'s first ones, and when not even
-    its last token occurs in `source`."""
-    if len(written) < max(anchor, 1) or list(written[:anchor]) != list(source[:anchor]):
+    its last token occurs in `source`. Anchor 0 is no anchor: an empty answer continues at [0]."""
+    if not written:
+        return [0] if source and anchor == 0 else []
+    if len(written) < anchor or list(written[:anchor]) != list(source[:anchor]):
         return []
     for size in range(min(longest, len(written)), 0, -1):
         tail = list(written[-size:])

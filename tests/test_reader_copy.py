@@ -39,6 +39,7 @@ def test_the_copy_continues_after_the_longest_tail_of_the_answer_found_in_the_re
     assert following_positions(source, [5, 6, 4]) == []  # off the reading: nothing to continue
     assert following_positions(source, [5, 6, 7, 5, 8], longest=1) == [5]
     assert following_positions(source, [6], anchor=0) == [2]  # without the anchor, anywhere
+    assert following_positions(source, [], anchor=0) == [0]  # and from the first token
     assert following_positions([], [5, 6]) == []
 
 
@@ -123,8 +124,13 @@ def test_the_strength_comes_from_the_settings_or_the_models_generation_config(tm
     (tmp_path / "generation_config.json").write_text(json.dumps({"reader_copy_bias": -1}))
     with pytest.raises(ConfigError, match="reader_copy_bias must be a number of 0 or more"):
         read_generation_defaults(tmp_path)
-    (tmp_path / "generation_config.json").write_text(json.dumps({"reader_copy_bias": 4}))
-    assert read_generation_defaults(tmp_path) == {"reader_copy_bias": 4}
+    (tmp_path / "generation_config.json").write_text(json.dumps({"reader_copy_bias": 4, "reader_copy_anchor": 0}))
+    assert read_generation_defaults(tmp_path) == {"reader_copy_bias": 4, "reader_copy_anchor": 0}
+    (tmp_path / "generation_config.json").write_text(json.dumps({"reader_copy_anchor": 1.5}))
+    with pytest.raises(ConfigError, match="reader_copy_anchor must be a whole number"):
+        read_generation_defaults(tmp_path)
+    assistant.generation_defaults["reader_copy_anchor"] = 0
+    assert assistant._reader_copy(GenerationSettings()).anchor == 0
 
 
 def test_a_model_without_a_reader_decodes_as_before():
