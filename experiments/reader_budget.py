@@ -21,7 +21,7 @@ import torch
 
 from audiollm.api import GenerationSettings, cpu_threads, load
 from audiollm.cli.core import threads_option
-from audiollm.convert.sources import load_whisper
+from audiollm.convert.whisper_sources import load_whisper_tokenizer
 from audiollm.data.manifest import read_manifest
 from audiollm.evaluate.data import load_audio
 from audiollm.evaluate.metrics import error_rate
@@ -54,7 +54,7 @@ def main() -> None:
     assistant = load(args.model)
     if assistant.model.speech_transcriber is None:
         parser.error(f"{args.model} has no transcript rows: there is no reader to take a budget from")
-    whisper_tokenizer = load_whisper(assistant.model.config.transcript_reader).tokenizer
+    whisper_tokenizer = load_whisper_tokenizer(assistant.model.config.transcript_reader)
     items = [json.loads(line) for line in Path(args.items).read_text().splitlines()]
     examples = {example.id: example for example in read_manifest(args.manifest)}
     references, predictions, before = [], [], []
