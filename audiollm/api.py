@@ -270,8 +270,10 @@ class AudioAssistant:
             return None
         if self._whisper_tokenizer is None:
             self._whisper_tokenizer = load_whisper_tokenizer(self.model.config.transcript_reader)
-        anchor = self.generation_defaults.get("reader_copy_anchor", ANCHOR)  # a model's setting, not a request's
-        return ReaderCopy(strength, self._whisper_tokenizer, self.processor.tokenizer, anchor)
+        # The anchor and the confidence weighting are a model's settings, not a request's.
+        anchor = self.generation_defaults.get("reader_copy_anchor", ANCHOR)
+        confidence = self.generation_defaults.get("reader_copy_confidence", 0.0)
+        return ReaderCopy(strength, self._whisper_tokenizer, self.processor.tokenizer, anchor, confidence)
 
     def _finish(self, text: str, settings: GenerationSettings) -> str:
         """Cut at the first stop string (generation may run a token past it)."""
@@ -400,7 +402,8 @@ GENERATION_CONFIG = "generation_config.json"
 # The settings of a model folder's generation_config.json that requests inherit when they leave them unset.
 # MERaLiON-2 ships {"no_repeat_ngram_size": 6}; its other keys (eos/pad ids, cache kind) are the
 # processor's and the decoder's business.
-INHERITED_GENERATION_SETTINGS = ("no_repeat_ngram_size", "reader_copy_bias", "reader_copy_anchor")
+INHERITED_GENERATION_SETTINGS = ("no_repeat_ngram_size", "reader_copy_bias", "reader_copy_anchor",
+                                 "reader_copy_confidence")
 
 
 def read_generation_defaults(folder: Path) -> dict:
@@ -416,9 +419,10 @@ def read_generation_defaults(folder: Path) -> dict:
     value = defaults.get("no_repeat_ngram_size", 0)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ConfigError(f"{path}: no_repeat_ngram_size must be a whole number of 0 or more, not {value!r}")
-    strength = defaults.get("reader_copy_bias", 0.0)
-    if not isinstance(strength, (int, float)) or isinstance(strength, bool) or strength < 0:
-        raise ConfigError(f"{path}: reader_copy_bias must be a number of 0 or more, not {strength!r}")
+    for key in ("reader_copy_bias", "reader_copy_confidence"):
+        number = defaults.get(key, 0.0)
+        if not isinstance(number, (int, float)) or isinstance(number, bool) or number < 0:
+            raise ConfigError(f"{path}: {key} must be a number of 0 or more, not {number!r}")
     anchor = defaults.get("reader_copy_anchor", ANCHOR)
     if not isinstance(anchor, int) or isinstance(anchor, bool) or anchor < 0:
         raise ConfigError(f"{path}: reader_copy_anchor must be a whole number of 0 or more, not {anchor!r}")

@@ -52,12 +52,18 @@ class FasterWhisperTranscriber:
     """faster-whisper (CTranslate2) on a converted Whisper folder; greedy, Whisper's own decoder."""
 
     def __init__(self, folder, name: str, device: str = "cpu", compute_type: str = "int8",
-                 beam_size: int = 1, cpu_threads: int = 0) -> None:
+                 beam_size: int = 1, cpu_threads: int = 0, seed: int = 0) -> None:
+        import ctranslate2
         from faster_whisper import WhisperModel
 
         self.name, self.beam_size = name, beam_size
         self.settings = {"backend": "faster-whisper", "folder": str(folder), "compute_type": compute_type,
-                         "beam_size": beam_size, "condition_on_previous_text": False}
+                         "beam_size": beam_size, "condition_on_previous_text": False, "sampling_seed": seed}
+        # Whisper's own decoding falls back to sampling at higher temperatures where greedy output looks
+        # wrong (compression ratio, log-probability). CTranslate2 seeds its sampler once per thread from this
+        # global seed, so the same clips in the same order read the same; unseeded, one evaluation of 24
+        # clips scored 43.3% and 45.3% WER on two runs.
+        ctranslate2.set_random_seed(seed)
         self.model = WhisperModel(str(folder), device=device, compute_type=compute_type, cpu_threads=cpu_threads)
 
     def transcribe(self, audios: Sequence[np.ndarray]) -> list[str]:

@@ -132,8 +132,8 @@ class AudioLLM(nn.Module):
         With config.gender_row, each window's gender row comes before its voice rows.
         With config.transcript_rows_per_second, each window's K_w transcript rows come last; they need
         the windows' 30 s padded `transcript_features` (W, M, 3000), which the processor adds; given a list
-        `readings`, one (Whisper's greedy reading as token ids, the window's speech token count) pair per
-        window is appended to it (the reader copy bias, audiollm/reader_copy.py).
+        `readings`, one (Whisper's greedy reading, a transcript_rows.WindowReading; the window's speech token
+        count) pair per window is appended to it (the reader copy bias, audiollm/reader_copy.py).
         """
         frames, frame_mask = self.speech_frames(input_features, feature_attention_mask)
         dtype = self.ln_speech.weight.dtype

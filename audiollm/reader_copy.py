@@ -13,20 +13,28 @@ verifying:
     match    the longest m <= LONGEST_MATCH such that written's last m tokens occur in source;
              every token that follows such an occurrence gets +strength on its logit, and where an
              occurrence ends the source the end-of-turn ids get it (the reading is over: stop)
+    weight   with `reader_copy_confidence` c > 0, a continuation's lift is strength x p^c, p the probability
+             Whisper gave the reading's text there: where Whisper hesitated (a name it misreads), the LLM's
+             own reading can win
 
 The anchor keeps the bias out of every other answer. Without it, a translation, an answer to a question, a
 label or a summary leans towards the reading from its first token and whenever a word of it occurs in the
 reading (default-v21, strength 16: ST BLEU 6.5 -> 0.7, SQA token F1 13.3 -> 4.5; docs/training.md). The
 strength is a decoding setting (`reader_copy_bias`); the shipped default sets it in its generation_config.json,
-which may also set `reader_copy_anchor` (0: no anchor, the bias is on from the answer's first token).
+which may also set `reader_copy_anchor` (0: no anchor, the bias is on from the answer's first token) and
+`reader_copy_confidence` (0, every continuation lifted alike, when unset).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import torch
 from transformers import LogitsProcessor
+
+from audiollm.errors import ConfigError
+from audiollm.transcript_rows import WindowReading
 
 LONGEST_MATCH = 8  # tokens of the answer's tail looked up in the reading; longer tails add nothing
 ANCHOR = 2  # the answer's first tokens that must be the reading's before the bias engages
@@ -51,57 +59,108 @@ def following_positions(source: Sequence[int], written: Sequence[int], longest: 
 
 
 class ReaderCopyBias(LogitsProcessor):
-    """Adds `strength` to the logits of the tokens that continue each row's copy of its reading."""
+    """Adds `strength` (times each source token's weight, when given) to the logits of the tokens that continue
+    each row's copy of its reading."""
 
-    def __init__(self, strength: float, sources: list[list[int]], end_ids: Sequence[int], anchor: int = ANCHOR):
+    def __init__(self, strength: float, sources: list[list[int]], end_ids: Sequence[int], anchor: int = ANCHOR,
+                 weights: list[list[float]] | None = None):
         self.strength = strength
         self.sources = sources
+        self.weights = weights or [[1.0] * len(source) for source in sources]
         self.end_ids = list(end_ids)
         self.anchor = anchor
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         # Generation from embeddings: input_ids holds only the answer written so far.
-        for row, source in enumerate(self.sources):
+        for row, (source, weights) in enumerate(zip(self.sources, self.weights)):
             if not source:
                 continue
-            positions = following_positions(source, input_ids[row].tolist(), anchor=self.anchor)
-            tokens = {source[p] for p in positions if p < len(source)}
-            if len(source) in positions:
-                tokens.update(self.end_ids)
-            if tokens:
-                scores[row, sorted(tokens)] += self.strength
+            lift: dict[int, float] = {}  # token -> its largest weight among the continuations
+            for position in following_positions(source, input_ids[row].tolist(), anchor=self.anchor):
+                if position < len(source):
+                    lift[source[position]] = max(lift.get(source[position], 0.0), weights[position])
+                else:  # the reading is over: stop
+                    lift.update((end, 1.0) for end in self.end_ids)
+            for token, weight in lift.items():
+                scores[row, token] += self.strength * weight
         return scores
+
+
+def character_confidences(whisper_tokenizer, reading: WindowReading) -> tuple[str, list[float]]:
+    """A window's reading as text (stripped) and, per character, Whisper's probability of the token that wrote it.
+
+    A character split over several tokens (a multi-byte letter) takes the least of their probabilities."""
+    text = whisper_tokenizer.decode(reading.tokens, skip_special_tokens=True)
+    confidences: list[float] = []
+    pending = 1.0  # the least probability of the tokens since the last completed character
+    for end, probability in enumerate(reading.probabilities, start=1):
+        pending = min(pending, probability)
+        prefix = whisper_tokenizer.decode(reading.tokens[:end], skip_special_tokens=True)
+        complete = len(os.path.commonprefix([prefix, text]))  # a half-written letter decodes as U+FFFD
+        if complete > len(confidences):
+            confidences.extend([pending] * (complete - len(confidences)))
+            pending = 1.0
+    confidences.extend([pending] * (len(text) - len(confidences)))
+    start = len(text) - len(text.lstrip())
+    stripped = text.strip()
+    return stripped, confidences[start : start + len(stripped)]
 
 
 class ReaderCopy:
     """Spells the windows' readings in the LLM's tokens and makes the bias for one batch.
 
-    whisper_tokenizer decodes the reader's token ids; llm_tokenizer encodes the text for the LLM."""
+    whisper_tokenizer decodes the reader's token ids; llm_tokenizer encodes the text for the LLM. With
+    `confidence` c > 0 the bias on a reading's token is strength x p^c, p Whisper's probability of the text
+    it spells (the least over its characters): the LLM is pushed hard where Whisper was sure and left to
+    its own reading where Whisper hesitated. c = 0 pushes every token alike."""
 
-    def __init__(self, strength: float, whisper_tokenizer, llm_tokenizer, anchor: int = ANCHOR):
+    def __init__(self, strength: float, whisper_tokenizer, llm_tokenizer, anchor: int = ANCHOR,
+                 confidence: float = 0.0):
         self.strength = strength
         self.anchor = anchor
+        self.confidence = confidence
         self.whisper_tokenizer = whisper_tokenizer
         self.llm_tokenizer = llm_tokenizer
 
-    def spell(self, windows: list[list[int]]) -> list[int]:
-        """The LLM token ids of the windows' readings, joined in order with spaces."""
-        texts = [self.whisper_tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in windows]
-        text = " ".join(text for text in texts if text)
-        return self.llm_tokenizer(text, add_special_tokens=False).input_ids if text else []
+    def spell(self, windows: list[WindowReading]) -> tuple[list[int], list[float]]:
+        """The LLM token ids of the windows' readings, joined in order with spaces, and each one's weight."""
+        texts, confidences = [], []
+        for window in windows:
+            text, window_confidences = character_confidences(self.whisper_tokenizer, window)
+            if text:
+                if texts:
+                    texts.append(" ")
+                    confidences.append(1.0)
+                texts.append(text)
+                confidences.extend(window_confidences)
+        text = "".join(texts)
+        if not text:
+            return [], []
+        if not self.confidence:
+            ids = self.llm_tokenizer(text, add_special_tokens=False).input_ids
+            return ids, [1.0] * len(ids)
+        if not getattr(self.llm_tokenizer, "is_fast", False):
+            raise ConfigError("reader_copy_confidence needs the LLM's fast tokenizer (character offsets); "
+                              "set it to 0 for this model")
+        encoded = self.llm_tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        weights = [min(confidences[start:end], default=1.0) ** self.confidence
+                   for start, end in encoded.offset_mapping]
+        return encoded.input_ids, weights
 
-    def bias(self, readings: list[tuple[list[int], int]], speech_tokens_per_row: list[int],
+    def bias(self, readings: list[tuple[WindowReading, int]], speech_tokens_per_row: list[int],
              end_ids: int | Sequence[int] | None) -> ReaderCopyBias:
         """`readings`: (reading, speech token count) per window, windows in batch order, as AudioLLM.encode_speech
         collects them; each row takes windows until their token counts add up to its placeholders."""
         windows = iter(readings)
-        sources = []
+        sources, weights = [], []
         for placeholders in speech_tokens_per_row:
             row_windows = []
             while placeholders > 0:
                 reading, count = next(windows)
                 row_windows.append(reading)
                 placeholders -= count
-            sources.append(self.spell(row_windows))
+            source, source_weights = self.spell(row_windows)
+            sources.append(source)
+            weights.append(source_weights)
         ends = [] if end_ids is None else [end_ids] if isinstance(end_ids, int) else list(end_ids)
-        return ReaderCopyBias(self.strength, sources, ends, self.anchor)
+        return ReaderCopyBias(self.strength, sources, ends, self.anchor, weights)

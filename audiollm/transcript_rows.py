@@ -60,7 +60,15 @@ class Reading(NamedTuple):
     top_tokens: torch.Tensor
     no_speech: torch.Tensor
     languages: torch.Tensor | None
-    written: list[list[int]]
+    written: list["WindowReading"]
+
+
+class WindowReading(NamedTuple):
+    """One window's greedy reading: Whisper's token ids (the end of text left out) and the probability
+    Whisper gave each of them when it chose it (the reader copy bias can weigh its pull by them)."""
+
+    tokens: list[int]
+    probabilities: list[float]
 
 
 class TranscriptReader(nn.Module):
@@ -123,13 +131,15 @@ class TranscriptReader(nn.Module):
 
     def forward(self, encoder_states: torch.Tensor, rows: torch.Tensor, written: list | None = None) -> torch.Tensor:
         """(W, 1500, C) encoder states of 30 s padded windows and (W,) row counts (the no-speech row
-        included) -> (W, max rows, D). Given a list `written`, each window's greedy reading (Whisper token
-        ids, the end of text left out) is appended to it: the reader copy bias decodes towards it."""
+        included) -> (W, max rows, D). Given a list `written`, each window's greedy reading (a WindowReading:
+        Whisper token ids, the end of text left out, and their probabilities) is appended to it: the reader copy
+        bias decodes towards it."""
         text_rows = rows - sum(self.head_rows)
         steps = int(text_rows.max())
         reading = self.read(encoder_states, steps)
         if written is not None:  # what the window's rows carry: a window read past its own count is cut there
-            written.extend(tokens[:count] for tokens, count in zip(reading.written, text_rows.tolist()))
+            written.extend(WindowReading(window.tokens[:count], window.probabilities[:count])
+                           for window, count in zip(reading.written, text_rows.tolist()))
         mixture = (reading.top_probabilities.unsqueeze(-1) * self.token_rows[reading.top_tokens].float()).sum(-2)
         out = mixture.to(reading.states.dtype) + self.correction(reading.states)
         keep = reading.alive & (torch.arange(out.shape[1], device=rows.device)[None, :] < text_rows[:, None])
@@ -154,6 +164,7 @@ class TranscriptReader(nn.Module):
         probability of <|nocaptions|> where Whisper reads <|startoftranscript|> and there its (W, languages)
         probabilities over its language tokens (None for an English-only Whisper).
         Each window attends only to its own states and tokens, so batching never changes its rows.
+        `written` holds each window's greedy reading with Whisper's probability of every token in it.
         """
         windows = encoder_states.shape[0]
         device = encoder_states.device
@@ -186,7 +197,11 @@ class TranscriptReader(nn.Module):
                 break
             ids = following[:, None]
         stack = functools.partial(torch.stack, dim=1)
-        written = [[token for token in row if token >= 0] for row in stack(chosen).tolist()]
+        # The chosen text token is the top one, so its probability is the top probability at that step.
+        chosen_probabilities = stack(top_probabilities)[:, :, 0].tolist()
+        written = [WindowReading([token for token in row if token >= 0],
+                                 [p for token, p in zip(row, probabilities) if token >= 0])
+                   for row, probabilities in zip(stack(chosen).tolist(), chosen_probabilities)]
         return Reading(stack(states), stack(alive), stack(top_probabilities), stack(top_tokens), no_speech, heard,
                        written)
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from audiollm.api import cpu_threads
+from audiollm.api import cpu_threads, read_generation_defaults
 from audiollm.cli.core import threads_option
 from audiollm.config import SETTINGS_BEFORE_THEY_EXISTED
 from audiollm.convert.whisper_sources import load_whisper_tokenizer
@@ -37,7 +37,7 @@ from audiollm.evaluate.data import load_audio
 from audiollm.evaluate.metrics import error_rate
 from audiollm.model import AudioLLM
 from audiollm.processor import AudioLLMProcessor, Turn
-from audiollm.reader_copy import ReaderCopy
+from audiollm.reader_copy import ANCHOR, ReaderCopy
 from audiollm.train.config import LoraSpec
 from audiollm.train.parts import add_lora
 
@@ -81,7 +81,8 @@ def main() -> None:
     parser.add_argument("--whisper", metavar="NAME", help="with --transcribe: also Whisper NAME (e.g. whisper-base) "
                         "with its own decoder on the same clips")
     parser.add_argument("--reader-copy-bias", type=float, default=0.0, metavar="B",
-                        help="with --transcribe: lean decoding towards the transcript reader's reading (0: off)")
+                        help="with --transcribe: lean decoding towards the transcript reader's reading (0: off; "
+                        "its anchor and confidence weighting are the model folder's generation_config.json's)")
     parser.add_argument("--out", help="also write the JSON result to this file (written whole, then renamed)")
     args = parser.parse_args()
     torch.set_num_threads(cpu_threads(args.threads))
@@ -129,8 +130,10 @@ def main() -> None:
     if args.transcribe:
         copy = None
         if args.reader_copy_bias and model.speech_transcriber is not None:
+            defaults = read_generation_defaults(args.model)  # the folder's anchor and confidence weighting
             copy = ReaderCopy(args.reader_copy_bias, load_whisper_tokenizer(model.config.transcript_reader),
-                              processor.tokenizer)
+                              processor.tokenizer, defaults.get("reader_copy_anchor", ANCHOR),
+                              defaults.get("reader_copy_confidence", 0.0))
         result["transcripts"] = transcribe(model, processor, examples[: args.transcribe], audios, args.language, copy)
         result["reader_copy_bias"] = args.reader_copy_bias if copy else 0.0
         if args.whisper:

@@ -14,7 +14,8 @@ from tiny_models import tiny_tokenizer
 from audiollm.api import AudioAssistant, GenerationSettings, read_generation_defaults
 from audiollm.errors import ConfigError
 from audiollm.processor import Turn
-from audiollm.reader_copy import ReaderCopy, ReaderCopyBias, following_positions
+from audiollm.reader_copy import ReaderCopy, ReaderCopyBias, character_confidences, following_positions
+from audiollm.transcript_rows import WindowReading
 
 WORDS = "the quick brown fox jumps over lazy dog hello world".split()
 
@@ -53,6 +54,44 @@ def test_the_bias_lifts_the_continuations_and_the_end_once_the_copy_is_complete(
     assert scores[3].abs().sum() == 0  # "5 6" occurs in [6, 5, 6], but the answer did not start as it does
 
 
+def test_weights_scale_each_continuation_and_the_end_keeps_the_full_strength():
+    bias = ReaderCopyBias(4.0, [[5, 6, 7, 6, 8]], end_ids=[1], weights=[[1.0, 1.0, 0.25, 1.0, 0.5]])
+    assert bias(torch.tensor([[5, 6]]), torch.zeros(1, 10))[0, 7] == 1.0  # Whisper was unsure of 7
+    scores = bias(torch.tensor([[5, 6, 9, 6]]), torch.zeros(1, 10))  # "6" continues as 7 or as 8
+    assert scores[0, 7] == 1.0 and scores[0, 8] == 2.0
+    assert bias(torch.tensor([[5, 6, 7, 6, 8]]), torch.zeros(1, 10))[0, 1] == 4.0
+
+
+class ByteTokenizer:
+    """Stands in for a byte-level tokenizer: token i is byte i, so a letter may take two tokens."""
+
+    def decode(self, ids, skip_special_tokens=True):
+        return bytes(ids).decode("utf-8", errors="replace")
+
+
+def test_each_character_takes_the_probability_of_the_tokens_that_wrote_it():
+    text, confidences = character_confidences(WordTokenizer(), WindowReading([0, 1], [0.9, 0.2]))
+    assert text == "the quick" and confidences == [0.9] * 3 + [0.2] * 6  # the leading space stripped
+    ids = list(" café".encode())  # é is two bytes: the letter is as sure as the less sure of them
+    text, confidences = character_confidences(ByteTokenizer(), WindowReading(ids, [0.9, 0.8, 0.8, 0.7, 0.3, 0.6]))
+    assert text == "café" and confidences == [0.8, 0.8, 0.7, 0.3]
+
+
+def test_confidence_weights_follow_the_words_whisper_was_unsure_of():
+    _, processor = _model(rate=4.0)
+    tokenizer = processor.tokenizer
+    windows = [WindowReading([0, 1, 2], [0.9, 0.25, 1.0]), WindowReading([3], [0.5])]  # "the quick brown" "fox"
+    flat_ids, flat = ReaderCopy(8.0, WordTokenizer(), tokenizer).spell(windows)
+    ids, weights = ReaderCopy(8.0, WordTokenizer(), tokenizer, confidence=2.0).spell(windows)
+    assert ids == flat_ids == tokenizer("the quick brown fox", add_special_tokens=False).input_ids
+    assert flat == [1.0] * len(ids)
+    offsets = tokenizer("the quick brown fox", add_special_tokens=False, return_offsets_mapping=True).offset_mapping
+    # Per character of "the quick brown fox": each word with its leading space; the space joining the windows is sure.
+    characters = [0.9] * 3 + [0.25] * 6 + [1.0] * 6 + [1.0] + [0.5] * 3
+    assert weights == pytest.approx([min(characters[start:end]) ** 2 for start, end in offsets])
+    assert min(weights) == pytest.approx(0.0625) and 0.25 in weights  # "quick" and "fox" were less sure
+
+
 class StartWith(LogitsProcessor):
     """Makes each row's answer start with the given tokens (as a model that transcribes would)."""
 
@@ -81,7 +120,7 @@ def test_each_row_copies_the_reading_of_its_own_windows_whatever_it_is_batched_w
                                batch["transcript_features"], readings)
             placeholders = int((batch["input_ids"] == model.config.speech_token_index).sum())
             assert sum(count for _, count in readings) == placeholders  # one pair per window, all tokens
-            sources.append(copy.spell([reading for reading, _ in readings]))
+            sources.append(copy.spell([reading for reading, _ in readings])[0])
         assert len(sources[0]) > 2 and len(sources[1]) > 2
         batch = processor(conversations)
         plain = model.generate(**batch, **kwargs)
