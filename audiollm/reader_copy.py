@@ -124,24 +124,23 @@ class ReaderCopy:
 
     def spell(self, windows: list[WindowReading]) -> tuple[list[int], list[float]]:
         """The LLM token ids of the windows' readings, joined in order with spaces, and each one's weight."""
-        texts, confidences = [], []
-        for window in windows:
-            text, window_confidences = character_confidences(self.whisper_tokenizer, window)
-            if text:
-                if texts:
-                    texts.append(" ")
-                    confidences.append(1.0)
-                texts.append(text)
-                confidences.extend(window_confidences)
-        text = "".join(texts)
-        if not text:
-            return [], []
         if not self.confidence:
-            ids = self.llm_tokenizer(text, add_special_tokens=False).input_ids
+            texts = [self.whisper_tokenizer.decode(window.tokens, skip_special_tokens=True).strip() for window in windows]
+            text = " ".join(text for text in texts if text)
+            ids = self.llm_tokenizer(text, add_special_tokens=False).input_ids if text else []
             return ids, [1.0] * len(ids)
         if not getattr(self.llm_tokenizer, "is_fast", False):
             raise ConfigError("reader_copy_confidence needs the LLM's fast tokenizer (character offsets); "
                               "set it to 0 for this model")
+        text, confidences = "", []
+        for window in windows:
+            window_text, window_confidences = character_confidences(self.whisper_tokenizer, window)
+            if window_text:
+                if text:  # the space that joins two windows is no word of Whisper's: it counts as sure
+                    text, confidences = text + " ", confidences + [1.0]
+                text, confidences = text + window_text, confidences + window_confidences
+        if not text:
+            return [], []
         encoded = self.llm_tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         weights = [min(confidences[start:end], default=1.0) ** self.confidence
                    for start, end in encoded.offset_mapping]
