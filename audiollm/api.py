@@ -58,6 +58,10 @@ class GenerationSettings:
     # How strongly decoding leans towards Whisper's own reading (audiollm/reader_copy.py); models with
     # transcript rows only. None: the model's default; 0: off.
     reader_copy_bias: float | None = None
+    # The answer is to be a transcript of the audio (`transcribe`, ASR requests, the transcription endpoint):
+    # the reader copy bias may then lean from the answer's first token (the model's
+    # `reader_copy_transcript_anchor`) instead of waiting for the answer to start as the reading does.
+    transcribing: bool = False
 
 
 @dataclass
@@ -177,11 +181,14 @@ class AudioAssistant:
             long_asr = request.extra.get("task") == "asr" and request.audio is not None and len(request.audio) > window
             if long_asr:  # the budget was sized for the whole clip; each window gets its share
                 budget = min(budget, budget * window // len(request.audio) + 16)
-            key = (budget, request.temperature, request.no_repeat_ngram_size, request.reader_copy_bias, long_asr)
+            transcribing = request.extra.get("task") == "asr"
+            key = (budget, request.temperature, request.no_repeat_ngram_size, request.reader_copy_bias, transcribing,
+                   long_asr)
             groups.setdefault(key, []).append(index)
-        for (max_new_tokens, temperature, no_repeat, copy_bias, long_asr), indices in groups.items():
+        for (max_new_tokens, temperature, no_repeat, copy_bias, transcribing, long_asr), indices in groups.items():
             settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature,
-                                          no_repeat_ngram_size=no_repeat, reader_copy_bias=copy_bias)
+                                          no_repeat_ngram_size=no_repeat, reader_copy_bias=copy_bias,
+                                          transcribing=transcribing)
             if long_asr:
                 found = [(requests[i].instruction, as_waveform(requests[i].audio)) for i in indices]
                 replies = [self._join(segments) for segments in self._transcribe_windows(found, settings)]
@@ -219,6 +226,7 @@ class AudioAssistant:
 
     def _transcribe_windows(self, requests: list[tuple[str, np.ndarray]], settings) -> list[list["Segment"]]:
         """(instruction, waveform) pairs -> the Segments of each, one conversation per window, batched."""
+        settings = dataclasses.replace(settings or GenerationSettings(), transcribing=True)
         bounds = [self.processor.window_bounds(waveform) for _, waveform in requests]
         conversations = [[self._turn(instruction, waveform[start:end])]
                          for (instruction, waveform), spans in zip(requests, bounds) for start, end in spans]
@@ -272,6 +280,8 @@ class AudioAssistant:
             self._whisper_tokenizer = load_whisper_tokenizer(self.model.config.transcript_reader)
         # The anchor and the confidence weighting are a model's settings, not a request's.
         anchor = self.generation_defaults.get("reader_copy_anchor", ANCHOR)
+        if settings.transcribing:
+            anchor = self.generation_defaults.get("reader_copy_transcript_anchor", anchor)
         confidence = self.generation_defaults.get("reader_copy_confidence", 0.0)
         return ReaderCopy(strength, self._whisper_tokenizer, self.processor.tokenizer, anchor, confidence)
 
@@ -403,7 +413,7 @@ GENERATION_CONFIG = "generation_config.json"
 # MERaLiON-2 ships {"no_repeat_ngram_size": 6}; its other keys (eos/pad ids, cache kind) are the
 # processor's and the decoder's business.
 INHERITED_GENERATION_SETTINGS = ("no_repeat_ngram_size", "reader_copy_bias", "reader_copy_anchor",
-                                 "reader_copy_confidence")
+                                 "reader_copy_transcript_anchor", "reader_copy_confidence")
 
 
 def read_generation_defaults(folder: Path) -> dict:
@@ -423,9 +433,10 @@ def read_generation_defaults(folder: Path) -> dict:
         number = defaults.get(key, 0.0)
         if not isinstance(number, (int, float)) or isinstance(number, bool) or number < 0:
             raise ConfigError(f"{path}: {key} must be a number of 0 or more, not {number!r}")
-    anchor = defaults.get("reader_copy_anchor", ANCHOR)
-    if not isinstance(anchor, int) or isinstance(anchor, bool) or anchor < 0:
-        raise ConfigError(f"{path}: reader_copy_anchor must be a whole number of 0 or more, not {anchor!r}")
+    for key in ("reader_copy_anchor", "reader_copy_transcript_anchor"):
+        anchor = defaults.get(key, ANCHOR)
+        if not isinstance(anchor, int) or isinstance(anchor, bool) or anchor < 0:
+            raise ConfigError(f"{path}: {key} must be a whole number of 0 or more, not {anchor!r}")
     return defaults
 
 

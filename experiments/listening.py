@@ -82,7 +82,7 @@ def main() -> None:
                         "with its own decoder on the same clips")
     parser.add_argument("--reader-copy-bias", type=float, default=0.0, metavar="B",
                         help="with --transcribe: lean decoding towards the transcript reader's reading (0: off; "
-                        "its anchor and confidence weighting are the model folder's generation_config.json's)")
+                        "its transcript anchor and confidence weighting are the model folder's generation_config.json's)")
     parser.add_argument("--out", help="also write the JSON result to this file (written whole, then renamed)")
     args = parser.parse_args()
     torch.set_num_threads(cpu_threads(args.threads))
@@ -131,9 +131,9 @@ def main() -> None:
         copy = None
         if args.reader_copy_bias and model.speech_transcriber is not None:
             defaults = read_generation_defaults(args.model)  # the folder's anchor and confidence weighting
+            anchor = defaults.get("reader_copy_transcript_anchor", defaults.get("reader_copy_anchor", ANCHOR))
             copy = ReaderCopy(args.reader_copy_bias, load_whisper_tokenizer(model.config.transcript_reader),
-                              processor.tokenizer, defaults.get("reader_copy_anchor", ANCHOR),
-                              defaults.get("reader_copy_confidence", 0.0))
+                              processor.tokenizer, anchor, defaults.get("reader_copy_confidence", 0.0))
         result["transcripts"] = transcribe(model, processor, examples[: args.transcribe], audios, args.language, copy)
         result["reader_copy_bias"] = args.reader_copy_bias if copy else 0.0
         if args.whisper:

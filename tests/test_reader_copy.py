@@ -172,6 +172,39 @@ def test_the_strength_comes_from_the_settings_or_the_models_generation_config(tm
     assert assistant._reader_copy(GenerationSettings()).anchor == 0
 
 
+def test_transcriptions_take_the_models_transcript_anchor_other_answers_its_anchor():
+    from audiollm.inference import SpeechRequest
+
+    model, processor = _model(rate=4.0)
+    defaults = {"reader_copy_bias": 1e4, "reader_copy_anchor": 2, "reader_copy_transcript_anchor": 0}
+    assistant = AudioAssistant(model, processor, "tiny", generation_defaults=defaults)
+    assistant._whisper_tokenizer = WordTokenizer()
+    seen, original = [], model.generate
+
+    def recording_generate(**kwargs):
+        seen.append(kwargs["reader_copy"].anchor if kwargs["reader_copy"] else None)
+        return original(**kwargs)
+
+    model.generate = recording_generate
+    audio = _tone(1.5, 300)
+    assistant.transcribe(audio, GenerationSettings(max_new_tokens=4))
+    assistant.ask(audio, "what is said?", GenerationSettings(max_new_tokens=4))
+    assistant.respond([SpeechRequest("write it out", audio, 4, extra={"task": "asr"}),
+                       SpeechRequest("translate it", audio, 4, extra={"task": "st"})])
+    assert seen[:2] == [0, 2] and sorted(seen[2:]) == [0, 2]
+    # Without the anchor, a transcription leans towards the reading from its first token: the random model
+    # starts elsewhere on its own.
+    reading = []
+    batch = processor([[Turn("user", "x", [audio])]])
+    model.embed_inputs(batch["input_ids"], batch["input_features"], batch["feature_attention_mask"],
+                       batch["transcript_features"], reading)
+    first_word = WORDS[reading[0][0].tokens[0] % len(WORDS)]
+    assert assistant.transcribe(audio, GenerationSettings(max_new_tokens=8)).split()[0] == first_word
+    assert not assistant.transcribe(audio, GenerationSettings(max_new_tokens=8, reader_copy_bias=0)).startswith(first_word)
+    del assistant.generation_defaults["reader_copy_transcript_anchor"]  # unset: transcriptions wait for the anchor
+    assert assistant._reader_copy(GenerationSettings(transcribing=True)).anchor == 2
+
+
 def test_a_model_without_a_reader_decodes_as_before():
     from tiny_models import tiny_config
 

@@ -80,6 +80,8 @@ def test_different_settings_do_not_share_a_call_and_seeded_sampling_runs_alone()
     assert run_jobs(scheduler, jobs, hold_first=True) == [["A"], ["B"], ["C"], ["D"], ["E"]]
     assert sorted(assistant.calls[1:]) == [["a", "c"], ["b"], ["d"], ["e"]]
     assert batch_key(GenerationSettings(top_p=0.5)) == batch_key(GenerationSettings())  # greedy ignores top_p
+    # A transcription may decode otherwise (the reader copy bias's transcript anchor): never batched with a chat.
+    assert batch_key(GenerationSettings(transcribing=True)) != batch_key(GenerationSettings())
 
 
 def test_a_failing_request_fails_alone_not_its_batch():

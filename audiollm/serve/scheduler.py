@@ -43,7 +43,7 @@ def batch_key(settings: GenerationSettings) -> tuple:
         return ("alone", next(_unique))
     sampling = (settings.temperature, settings.top_p, settings.top_k) if settings.temperature > 0 else ()
     return (settings.max_new_tokens, tuple(settings.stop), settings.no_repeat_ngram_size, settings.reader_copy_bias,
-            sampling)
+            settings.transcribing, sampling)
 
 
 @dataclass

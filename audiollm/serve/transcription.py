@@ -107,7 +107,8 @@ async def _handle(request: Request, state: ServerState, task: str, instruction: 
             request, state, instruction)
     state.metrics.inc("audiollm_prompt_tokens_total", prompt_tokens)
     state.metrics.inc("audiollm_audio_seconds_total", duration)
-    settings = GenerationSettings(max_new_tokens=state.settings.transcription_max_tokens, temperature=temperature)
+    settings = GenerationSettings(max_new_tokens=state.settings.transcription_max_tokens, temperature=temperature,
+                                  transcribing=task == "transcribe")
     texts = await state.scheduler.run(conversations, settings)
     state.metrics.inc("audiollm_completion_tokens_total", sum(state.count_tokens(text) for text in texts))
     segments = [Segment(start=start, end=end, text=text) for (start, end), text in zip(spans, texts)]
