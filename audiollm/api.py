@@ -59,8 +59,8 @@ class GenerationSettings:
     # transcript rows only. None: the model's default; 0: off.
     reader_copy_bias: float | None = None
     # The answer is to be a transcript of the audio (`transcribe`, ASR requests, the transcription endpoint):
-    # the reader copy bias may then lean from the answer's first token (the model's
-    # `reader_copy_transcript_anchor`) instead of waiting for the answer to start as the reading does.
+    # where Whisper trusts its reading, the reader copy bias may then take the model's
+    # `reader_copy_transcript_anchor` (0: lean from the answer's first token) instead of its anchor.
     transcribing: bool = False
 
 
@@ -279,11 +279,12 @@ class AudioAssistant:
         if self._whisper_tokenizer is None:
             self._whisper_tokenizer = load_whisper_tokenizer(self.model.config.transcript_reader)
         # The anchor and the confidence weighting are a model's settings, not a request's.
+        # A transcription whose reading Whisper trusts may take its own anchor (audiollm/reader_copy.py).
         anchor = self.generation_defaults.get("reader_copy_anchor", ANCHOR)
-        if settings.transcribing:
-            anchor = self.generation_defaults.get("reader_copy_transcript_anchor", anchor)
+        trusted_anchor = self.generation_defaults.get("reader_copy_transcript_anchor") if settings.transcribing else None
         confidence = self.generation_defaults.get("reader_copy_confidence", 0.0)
-        return ReaderCopy(strength, self._whisper_tokenizer, self.processor.tokenizer, anchor, confidence)
+        return ReaderCopy(strength, self._whisper_tokenizer, self.processor.tokenizer, anchor, confidence,
+                          trusted_anchor)
 
     def _finish(self, text: str, settings: GenerationSettings) -> str:
         """Cut at the first stop string (generation may run a token past it)."""

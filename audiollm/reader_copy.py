@@ -27,6 +27,7 @@ which may also set `reader_copy_anchor` (0: no anchor, the bias is on from the a
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Sequence
 
@@ -38,6 +39,10 @@ from audiollm.transcript_rows import WindowReading
 
 LONGEST_MATCH = 8  # tokens of the answer's tail looked up in the reading; longer tails add nothing
 ANCHOR = 2  # the answer's first tokens that must be the reading's before the bias engages
+# Whisper's own tests of a failed reading (its decoding defaults): a mean token log-probability under -1.0
+# makes it decode again at a higher temperature, and a no-speech probability over 0.6 marks the window silent.
+TRUSTED_MEAN_LOGPROB = -1.0
+NO_SPEECH_THRESHOLD = 0.6
 
 
 def following_positions(source: Sequence[int], written: Sequence[int], longest: int = LONGEST_MATCH,
@@ -62,21 +67,21 @@ class ReaderCopyBias(LogitsProcessor):
     """Adds `strength` (times each source token's weight, when given) to the logits of the tokens that continue
     each row's copy of its reading."""
 
-    def __init__(self, strength: float, sources: list[list[int]], end_ids: Sequence[int], anchor: int = ANCHOR,
-                 weights: list[list[float]] | None = None):
+    def __init__(self, strength: float, sources: list[list[int]], end_ids: Sequence[int],
+                 anchor: int | list[int] = ANCHOR, weights: list[list[float]] | None = None):
         self.strength = strength
         self.sources = sources
         self.weights = weights or [[1.0] * len(source) for source in sources]
         self.end_ids = list(end_ids)
-        self.anchor = anchor
+        self.anchors = anchor if isinstance(anchor, list) else [anchor] * len(sources)  # one per row
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         # Generation from embeddings: input_ids holds only the answer written so far.
-        for row, (source, weights) in enumerate(zip(self.sources, self.weights)):
+        for row, (source, weights, anchor) in enumerate(zip(self.sources, self.weights, self.anchors)):
             if not source:
                 continue
             lift: dict[int, float] = {}  # token -> its largest weight among the continuations
-            for position in following_positions(source, input_ids[row].tolist(), anchor=self.anchor):
+            for position in following_positions(source, input_ids[row].tolist(), anchor=anchor):
                 if position < len(source):
                     lift[source[position]] = max(lift.get(source[position], 0.0), weights[position])
                 else:  # the reading is over: stop
@@ -109,15 +114,18 @@ def character_confidences(whisper_tokenizer, reading: WindowReading) -> tuple[st
 class ReaderCopy:
     """Spells the windows' readings in the LLM's tokens and makes the bias for one batch.
 
-    whisper_tokenizer decodes the reader's token ids; llm_tokenizer encodes the text for the LLM. With
+    whisper_tokenizer decodes the reader's token ids; llm_tokenizer encodes the text for the LLM.
+    `trusted_anchor` (None: unused) replaces `anchor` in the rows whose reading Whisper trusts (`trusted`): a
+    transcription asks for the reading itself, so it may lean on it from its first token. With
     `confidence` c > 0 the bias on a reading's token is strength x p^c, p Whisper's probability of the text
     it spells (the least over its characters): the LLM is pushed hard where Whisper was sure and left to
     its own reading where Whisper hesitated. c = 0 pushes every token alike."""
 
     def __init__(self, strength: float, whisper_tokenizer, llm_tokenizer, anchor: int = ANCHOR,
-                 confidence: float = 0.0):
+                 confidence: float = 0.0, trusted_anchor: int | None = None):
         self.strength = strength
         self.anchor = anchor
+        self.trusted_anchor = trusted_anchor
         self.confidence = confidence
         self.whisper_tokenizer = whisper_tokenizer
         self.llm_tokenizer = llm_tokenizer
@@ -151,7 +159,7 @@ class ReaderCopy:
         """`readings`: (reading, speech token count) per window, windows in batch order, as AudioLLM.encode_speech
         collects them; each row takes windows until their token counts add up to its placeholders."""
         windows = iter(readings)
-        sources, weights = [], []
+        sources, weights, anchors = [], [], []
         for placeholders in speech_tokens_per_row:
             row_windows = []
             while placeholders > 0:
@@ -161,5 +169,17 @@ class ReaderCopy:
             source, source_weights = self.spell(row_windows)
             sources.append(source)
             weights.append(source_weights)
+            use_trusted = self.trusted_anchor is not None and trusted(row_windows)
+            anchors.append(self.trusted_anchor if use_trusted else self.anchor)
         ends = [] if end_ids is None else [end_ids] if isinstance(end_ids, int) else list(end_ids)
-        return ReaderCopyBias(self.strength, sources, ends, self.anchor, weights)
+        return ReaderCopyBias(self.strength, sources, ends, anchors, weights)
+
+
+def trusted(windows: list[WindowReading]) -> bool:
+    """Whether Whisper would keep these readings: someone speaks in every window (no-speech probability at
+    most 0.6) and its tokens' mean log-probability is at least -1.0. Readings that fail are where it read a
+    wrong language or invented words for silence (docs/training.md)."""
+    probabilities = [p for window in windows for p in window.probabilities]
+    if not probabilities or any(window.no_speech > NO_SPEECH_THRESHOLD for window in windows):
+        return False
+    return sum(math.log(max(p, 1e-12)) for p in probabilities) / len(probabilities) >= TRUSTED_MEAN_LOGPROB

@@ -64,11 +64,13 @@ class Reading(NamedTuple):
 
 
 class WindowReading(NamedTuple):
-    """One window's greedy reading: Whisper's token ids (the end of text left out) and the probability
-    Whisper gave each of them when it chose it (the reader copy bias can weigh its pull by them)."""
+    """One window's greedy reading: Whisper's token ids (the end of text left out), the probability Whisper
+    gave each of them when it chose it, and its probability that nobody speaks (the reader copy bias reads
+    them to judge how far to trust the reading)."""
 
     tokens: list[int]
     probabilities: list[float]
+    no_speech: float = 0.0
 
 
 class TranscriptReader(nn.Module):
@@ -138,7 +140,7 @@ class TranscriptReader(nn.Module):
         steps = int(text_rows.max())
         reading = self.read(encoder_states, steps)
         if written is not None:  # what the window's rows carry: a window read past its own count is cut there
-            written.extend(WindowReading(window.tokens[:count], window.probabilities[:count])
+            written.extend(WindowReading(window.tokens[:count], window.probabilities[:count], window.no_speech)
                            for window, count in zip(reading.written, text_rows.tolist()))
         mixture = (reading.top_probabilities.unsqueeze(-1) * self.token_rows[reading.top_tokens].float()).sum(-2)
         out = mixture.to(reading.states.dtype) + self.correction(reading.states)
@@ -200,8 +202,9 @@ class TranscriptReader(nn.Module):
         # The chosen text token is the top one, so its probability is the top probability at that step.
         chosen_probabilities = stack(top_probabilities)[:, :, 0].tolist()
         written = [WindowReading([token for token in row if token >= 0],
-                                 [p for token, p in zip(row, probabilities) if token >= 0])
-                   for row, probabilities in zip(stack(chosen).tolist(), chosen_probabilities)]
+                                 [p for token, p in zip(row, probabilities) if token >= 0], silent)
+                   for row, probabilities, silent in zip(stack(chosen).tolist(), chosen_probabilities,
+                                                         no_speech.tolist())]
         return Reading(stack(states), stack(alive), stack(top_probabilities), stack(top_tokens), no_speech, heard,
                        written)
 

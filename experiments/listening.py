@@ -131,9 +131,9 @@ def main() -> None:
         copy = None
         if args.reader_copy_bias and model.speech_transcriber is not None:
             defaults = read_generation_defaults(args.model)  # the folder's anchor and confidence weighting
-            anchor = defaults.get("reader_copy_transcript_anchor", defaults.get("reader_copy_anchor", ANCHOR))
             copy = ReaderCopy(args.reader_copy_bias, load_whisper_tokenizer(model.config.transcript_reader),
-                              processor.tokenizer, anchor, defaults.get("reader_copy_confidence", 0.0))
+                              processor.tokenizer, defaults.get("reader_copy_anchor", ANCHOR),
+                              defaults.get("reader_copy_confidence", 0.0), defaults.get("reader_copy_transcript_anchor"))
         result["transcripts"] = transcribe(model, processor, examples[: args.transcribe], audios, args.language, copy)
         result["reader_copy_bias"] = args.reader_copy_bias if copy else 0.0
         if args.whisper:

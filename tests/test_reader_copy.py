@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from tiny_models import tiny_tokenizer
 from audiollm.api import AudioAssistant, GenerationSettings, read_generation_defaults
 from audiollm.errors import ConfigError
 from audiollm.processor import Turn
-from audiollm.reader_copy import ReaderCopy, ReaderCopyBias, character_confidences, following_positions
+from audiollm.reader_copy import ReaderCopy, ReaderCopyBias, character_confidences, following_positions, trusted
 from audiollm.transcript_rows import WindowReading
 
 WORDS = "the quick brown fox jumps over lazy dog hello world".split()
@@ -172,7 +173,18 @@ def test_the_strength_comes_from_the_settings_or_the_models_generation_config(tm
     assert assistant._reader_copy(GenerationSettings()).anchor == 0
 
 
-def test_transcriptions_take_the_models_transcript_anchor_other_answers_its_anchor():
+def test_whisper_trusts_a_reading_as_its_own_fallback_and_silence_tests_do():
+    assert trusted([WindowReading([1, 2], [0.9, 0.8], no_speech=0.1)])
+    assert not trusted([WindowReading([1, 2], [0.2, 0.3], no_speech=0.1)])  # mean log-probability -1.4
+    assert not trusted([WindowReading([1, 2], [0.9, 0.8], no_speech=0.7)])  # probably nobody speaks
+    assert not trusted([WindowReading([1, 2], [0.9, 0.8]), WindowReading([3], [0.9], no_speech=0.9)])
+    assert not trusted([WindowReading([], [])])
+    copy = ReaderCopy(8.0, WordTokenizer(), _model(rate=4.0)[1].tokenizer, anchor=2, trusted_anchor=0)
+    sure, unsure = WindowReading([0, 1], [0.9, 0.9]), WindowReading([2, 3], [0.2, 0.2])
+    assert copy.bias([(sure, 3), (unsure, 3)], [3, 3], end_ids=1).anchors == [0, 2]
+
+
+def test_transcriptions_take_the_models_transcript_anchor_where_whisper_trusts_its_reading(monkeypatch):
     from audiollm.inference import SpeechRequest
 
     model, processor = _model(rate=4.0)
@@ -182,7 +194,8 @@ def test_transcriptions_take_the_models_transcript_anchor_other_answers_its_anch
     seen, original = [], model.generate
 
     def recording_generate(**kwargs):
-        seen.append(kwargs["reader_copy"].anchor if kwargs["reader_copy"] else None)
+        copy = kwargs["reader_copy"]
+        seen.append((copy.anchor, copy.trusted_anchor) if copy else None)
         return original(**kwargs)
 
     model.generate = recording_generate
@@ -191,9 +204,11 @@ def test_transcriptions_take_the_models_transcript_anchor_other_answers_its_anch
     assistant.ask(audio, "what is said?", GenerationSettings(max_new_tokens=4))
     assistant.respond([SpeechRequest("write it out", audio, 4, extra={"task": "asr"}),
                        SpeechRequest("translate it", audio, 4, extra={"task": "st"})])
-    assert seen[:2] == [0, 2] and sorted(seen[2:]) == [0, 2]
-    # Without the anchor, a transcription leans towards the reading from its first token: the random model
-    # starts elsewhere on its own.
+    assert seen[:2] == [(2, 0), (2, None)] and sorted(seen[2:], key=str) == [(2, 0), (2, None)]
+    # The tiny random reader is unsure of everything; trusted, its transcription leans towards the reading
+    # from its first token, where the random model starts elsewhere on its own.
+    monkeypatch.setattr("audiollm.reader_copy.TRUSTED_MEAN_LOGPROB", -math.inf)
+    monkeypatch.setattr("audiollm.reader_copy.NO_SPEECH_THRESHOLD", 1.0)
     reading = []
     batch = processor([[Turn("user", "x", [audio])]])
     model.embed_inputs(batch["input_ids"], batch["input_features"], batch["feature_attention_mask"],
@@ -202,7 +217,7 @@ def test_transcriptions_take_the_models_transcript_anchor_other_answers_its_anch
     assert assistant.transcribe(audio, GenerationSettings(max_new_tokens=8)).split()[0] == first_word
     assert not assistant.transcribe(audio, GenerationSettings(max_new_tokens=8, reader_copy_bias=0)).startswith(first_word)
     del assistant.generation_defaults["reader_copy_transcript_anchor"]  # unset: transcriptions wait for the anchor
-    assert assistant._reader_copy(GenerationSettings(transcribing=True)).anchor == 2
+    assert assistant._reader_copy(GenerationSettings(transcribing=True)).trusted_anchor is None
 
 
 def test_a_model_without_a_reader_decodes_as_before():
