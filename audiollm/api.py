@@ -178,10 +178,10 @@ class AudioAssistant:
         window = int(self.processor.config.transcription_window_seconds * SAMPLING_RATE)
         for index, request in enumerate(requests):
             budget = request.max_new_tokens
-            long_asr = request.extra.get("task") == "asr" and request.audio is not None and len(request.audio) > window
+            transcribing = request.extra.get("task") == "asr"
+            long_asr = transcribing and request.audio is not None and len(request.audio) > window
             if long_asr:  # the budget was sized for the whole clip; each window gets its share
                 budget = min(budget, budget * window // len(request.audio) + 16)
-            transcribing = request.extra.get("task") == "asr"
             key = (budget, request.temperature, request.no_repeat_ngram_size, request.reader_copy_bias, transcribing,
                    long_asr)
             groups.setdefault(key, []).append(index)
@@ -278,13 +278,9 @@ class AudioAssistant:
             return None
         if self._whisper_tokenizer is None:
             self._whisper_tokenizer = load_whisper_tokenizer(self.model.config.transcript_reader)
-        # The anchor and the confidence weighting are a model's settings, not a request's.
-        # A transcription whose reading Whisper trusts may take its own anchor (audiollm/reader_copy.py).
-        anchor = self.generation_defaults.get("reader_copy_anchor", ANCHOR)
-        trusted_anchor = self.generation_defaults.get("reader_copy_transcript_anchor") if settings.transcribing else None
-        confidence = self.generation_defaults.get("reader_copy_confidence", 0.0)
-        return ReaderCopy(strength, self._whisper_tokenizer, self.processor.tokenizer, anchor, confidence,
-                          trusted_anchor)
+        # The anchors and the confidence weighting are a model's settings, not a request's.
+        return ReaderCopy.from_generation_defaults(strength, self.generation_defaults, self._whisper_tokenizer,
+                                                   self.processor.tokenizer, settings.transcribing)
 
     def _finish(self, text: str, settings: GenerationSettings) -> str:
         """Cut at the first stop string (generation may run a token past it)."""

@@ -137,6 +137,15 @@ class ReaderCopy:
         self.whisper_tokenizer = whisper_tokenizer
         self.llm_tokenizer = llm_tokenizer
 
+    @classmethod
+    def from_generation_defaults(cls, strength: float, defaults: dict, whisper_tokenizer, llm_tokenizer,
+                                 transcribing: bool) -> "ReaderCopy":
+        """The bias a model folder's generation_config.json settings (read_generation_defaults) ask for: its
+        anchor and confidence weighting, and for a transcription its transcript anchor."""
+        trusted_anchor = defaults.get("reader_copy_transcript_anchor") if transcribing else None
+        return cls(strength, whisper_tokenizer, llm_tokenizer, defaults.get("reader_copy_anchor", ANCHOR),
+                   defaults.get("reader_copy_confidence", 0.0), trusted_anchor)
+
     def spell(self, windows: list[WindowReading]) -> tuple[list[int], list[float]]:
         """The LLM token ids of the windows' readings, joined in order with spaces, and each one's weight."""
         if not self.confidence:

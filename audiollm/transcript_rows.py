@@ -199,13 +199,14 @@ class TranscriptReader(nn.Module):
                 break
             ids = following[:, None]
         stack = functools.partial(torch.stack, dim=1)
+        top_probabilities = stack(top_probabilities)  # (W, S, TOP_TOKENS)
         # The chosen text token is the top one, so its probability is the top probability at that step.
-        chosen_probabilities = stack(top_probabilities)[:, :, 0].tolist()
+        chosen_probabilities = top_probabilities[:, :, 0].tolist()
         written = [WindowReading([token for token in row if token >= 0],
                                  [p for token, p in zip(row, probabilities) if token >= 0], silent)
                    for row, probabilities, silent in zip(stack(chosen).tolist(), chosen_probabilities,
                                                          no_speech.tolist())]
-        return Reading(stack(states), stack(alive), stack(top_probabilities), stack(top_tokens), no_speech, heard,
+        return Reading(stack(states), stack(alive), top_probabilities, stack(top_tokens), no_speech, heard,
                        written)
 
     def _step(self, ids: torch.Tensor, encoder_states: torch.Tensor, cache) -> torch.Tensor:

@@ -37,7 +37,7 @@ from audiollm.evaluate.data import load_audio
 from audiollm.evaluate.metrics import error_rate
 from audiollm.model import AudioLLM
 from audiollm.processor import AudioLLMProcessor, Turn
-from audiollm.reader_copy import ANCHOR, ReaderCopy
+from audiollm.reader_copy import ReaderCopy
 from audiollm.train.config import LoraSpec
 from audiollm.train.parts import add_lora
 
@@ -130,10 +130,9 @@ def main() -> None:
     if args.transcribe:
         copy = None
         if args.reader_copy_bias and model.speech_transcriber is not None:
-            defaults = read_generation_defaults(args.model)  # the folder's anchor and confidence weighting
-            copy = ReaderCopy(args.reader_copy_bias, load_whisper_tokenizer(model.config.transcript_reader),
-                              processor.tokenizer, defaults.get("reader_copy_anchor", ANCHOR),
-                              defaults.get("reader_copy_confidence", 0.0), defaults.get("reader_copy_transcript_anchor"))
+            copy = ReaderCopy.from_generation_defaults(
+                args.reader_copy_bias, read_generation_defaults(args.model),
+                load_whisper_tokenizer(model.config.transcript_reader), processor.tokenizer, transcribing=True)
         result["transcripts"] = transcribe(model, processor, examples[: args.transcribe], audios, args.language, copy)
         result["reader_copy_bias"] = args.reader_copy_bias if copy else 0.0
         if args.whisper:
